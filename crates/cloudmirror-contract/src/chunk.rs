@@ -1,0 +1,172 @@
+//! Re-chunks a body stream into fixed-size chunks, knowing which one is last, with bounded memory.
+
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+
+use crate::{ByteStream, Result};
+
+/// One chunk cut from a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Offset of the chunk's first byte in the whole body.
+    pub offset: u64,
+    /// The bytes; exactly the chunk size except for the last chunk, which may be shorter or empty.
+    pub data: Bytes,
+    /// Whether this is the body's last chunk (nothing follows it).
+    pub last: bool,
+}
+
+/// Cuts a [`ByteStream`] into chunks of one size, holding at most one chunk plus one incoming item.
+///
+/// Every adapter's chunked path (upload sessions, multipart parts, resumable chunks, TUS patches)
+/// reads its body through this, so the chunk size bounds its memory. An empty body yields exactly
+/// one empty, last chunk.
+pub struct ChunkReader {
+    body: ByteStream,
+    chunk_size: usize,
+    buf: BytesMut,
+    offset: u64,
+    ended: bool,
+    done: bool,
+}
+
+impl fmt::Debug for ChunkReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkReader")
+            .field("chunk_size", &self.chunk_size)
+            .field("offset", &self.offset)
+            .field("buffered", &self.buf.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkReader {
+    /// Reads `body` in chunks of `chunk_size` bytes (at least 1).
+    pub fn new(body: ByteStream, chunk_size: usize) -> Self {
+        Self {
+            body,
+            chunk_size: chunk_size.max(1),
+            buf: BytesMut::new(),
+            offset: 0,
+            ended: false,
+            done: false,
+        }
+    }
+
+    /// The chunk size.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Bytes handed out so far.
+    pub fn position(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next chunk, or `None` after the last one. A producer error is returned as is.
+    pub async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        if self.done {
+            return Ok(None);
+        }
+        while !self.ended && self.buf.len() < self.chunk_size {
+            self.pull().await?;
+        }
+        let take = self.buf.len().min(self.chunk_size);
+        let data = self.buf.split_to(take).freeze();
+        // Look one item ahead so the caller knows whether this chunk is the last.
+        if self.buf.is_empty() && !self.ended {
+            self.pull().await?;
+        }
+        let last = self.ended && self.buf.is_empty();
+        let chunk = Chunk {
+            offset: self.offset,
+            data,
+            last,
+        };
+        self.offset += chunk.data.len() as u64;
+        self.done = last;
+        Ok(Some(chunk))
+    }
+
+    async fn pull(&mut self) -> Result<()> {
+        loop {
+            match self.body.next().await {
+                None => {
+                    self.ended = true;
+                    return Ok(());
+                }
+                Some(Err(e)) => return Err(e),
+                Some(Ok(b)) if b.is_empty() => {}
+                Some(Ok(b)) => {
+                    if self.buf.is_empty() && b.len() <= self.chunk_size {
+                        // Keep capacity bounded: reserve only what one chunk needs.
+                        self.buf
+                            .reserve(self.chunk_size.min(b.len().max(64 * 1024)));
+                    }
+                    self.buf.extend_from_slice(&b);
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, ErrorKind};
+    use futures::stream;
+
+    fn body(parts: Vec<&'static [u8]>) -> ByteStream {
+        stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+    }
+
+    async fn collect(mut r: ChunkReader) -> Vec<(u64, Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        while let Some(c) = r.next_chunk().await.unwrap() {
+            out.push((c.offset, c.data.to_vec(), c.last));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn empty_body_is_one_empty_last_chunk() {
+        let got = collect(ChunkReader::new(body(vec![]), 4)).await;
+        assert_eq!(got, vec![(0, vec![], true)]);
+    }
+
+    #[tokio::test]
+    async fn exact_multiple_marks_last_without_trailing_empty_chunk() {
+        let got = collect(ChunkReader::new(body(vec![b"ab", b"cd", b"efgh"]), 4)).await;
+        assert_eq!(
+            got,
+            vec![(0, b"abcd".to_vec(), false), (4, b"efgh".to_vec(), true)]
+        );
+    }
+
+    #[tokio::test]
+    async fn uneven_items_are_recut() {
+        let got = collect(ChunkReader::new(body(vec![b"abcdefghij", b"", b"k"]), 4)).await;
+        assert_eq!(
+            got,
+            vec![
+                (0, b"abcd".to_vec(), false),
+                (4, b"efgh".to_vec(), false),
+                (8, b"ijk".to_vec(), true)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn producer_error_surfaces() {
+        let s = stream::iter(vec![
+            Ok(Bytes::from_static(b"abcd")),
+            Err(Error::new(ErrorKind::Other, "source", "died")),
+        ])
+        .boxed();
+        let mut r = ChunkReader::new(s, 4);
+        assert!(r.next_chunk().await.is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! The one error type every adapter returns, with the kinds the orchestrator acts on.
+
+use std::time::Duration;
+
+/// Result alias used throughout the contract.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure happened: the orchestrator branches on this, never on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The object (or the destination root) does not exist.
+    NotFound,
+    /// Bad, expired-and-unrefreshable or revoked credentials, or no permission. Never retried.
+    Unauthorized,
+    /// The provider asked us to slow down; `retry_after` is its hint when it gave one.
+    RateLimited {
+        /// How long the provider asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// A 5xx, a timeout or a dropped connection: worth retrying.
+    Transient,
+    /// The request conflicts with the object's current state (e.g. a folder where a file should go).
+    Conflict,
+    /// The destination is full or the account's quota is used up.
+    QuotaExceeded,
+    /// The request or the configuration is invalid (bad key, bad setting); retrying cannot help.
+    InvalidInput,
+    /// Anything else; the message and source say what.
+    Other,
+}
+
+impl ErrorKind {
+    /// A short lower-case label for logs and JSON output.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::RateLimited { .. } => "rate_limited",
+            ErrorKind::Transient => "transient",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::QuotaExceeded => "quota_exceeded",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// A storage failure: its kind, the backend that produced it and the provider's message.
+///
+/// Messages never contain secrets (tokens, keys, signed URLs, auth headers): adapters build them
+/// from the provider's error body and their own words only.
+#[derive(Debug, thiserror::Error)]
+#[error("{backend}: {message}")]
+pub struct Error {
+    kind: ErrorKind,
+    backend: &'static str,
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` from `backend` (e.g. `"s3"`) with a human-readable message.
+    pub fn new(kind: ErrorKind, backend: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            backend,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause (kept for `source()` chains, never printed with secrets).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Maps an I/O error: the kind follows the `io::ErrorKind` (missing file, full disk, timeouts...).
+    pub fn from_io(
+        backend: &'static str,
+        context: impl std::fmt::Display,
+        err: std::io::Error,
+    ) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind() {
+            Io::NotFound => ErrorKind::NotFound,
+            Io::PermissionDenied => ErrorKind::Unauthorized,
+            Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => ErrorKind::QuotaExceeded,
+            Io::TimedOut
+            | Io::Interrupted
+            | Io::ConnectionReset
+            | Io::ConnectionAborted
+            | Io::BrokenPipe
+            | Io::UnexpectedEof => ErrorKind::Transient,
+            Io::InvalidInput | Io::InvalidFilename | Io::InvalidData => ErrorKind::InvalidInput,
+            Io::AlreadyExists | Io::DirectoryNotEmpty | Io::IsADirectory | Io::NotADirectory => {
+                ErrorKind::Conflict
+            }
+            _ => ErrorKind::Other,
+        };
+        Self::new(kind, backend, format!("{context}: {err}")).with_source(err)
+    }
+
+    /// The kind the orchestrator branches on.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The backend that produced the error (`"local"`, `"s3"`, `"dropbox"`, ...).
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The provider's (or adapter's) message, without the backend prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether retrying the same request may succeed (rate limits and transient failures).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::RateLimited { .. } | ErrorKind::Transient
+        )
+    }
+
+    /// Returns the same error with extra context put in front of its message.
+    pub fn context(mut self, context: impl std::fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_kinds() {
+        assert!(Error::new(ErrorKind::Transient, "x", "boom").is_retryable());
+        assert!(
+            Error::new(ErrorKind::RateLimited { retry_after: None }, "x", "slow").is_retryable()
+        );
+        assert!(!Error::new(ErrorKind::Unauthorized, "x", "no").is_retryable());
+        assert!(!Error::new(ErrorKind::NotFound, "x", "no").is_retryable());
+    }
+
+    #[test]
+    fn io_mapping_and_display() {
+        let e = Error::from_io(
+            "local",
+            "writing a.txt",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "local: writing a.txt: gone");
+        assert_eq!(e.context("upload").message(), "upload: writing a.txt: gone");
+    }
+}

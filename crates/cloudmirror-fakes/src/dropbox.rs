@@ -1,0 +1,1 @@
+//! Placeholder: the dropbox fake is being written (see the dropbox adapter issue).

@@ -1,0 +1,1 @@
+//! Placeholder: the gdrive fake is being written (see the gdrive adapter issue).

@@ -1,0 +1,1 @@
+//! Placeholder: the s3 fake is being written (see the s3 adapter issue).

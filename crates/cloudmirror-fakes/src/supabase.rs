@@ -1,0 +1,1 @@
+//! Placeholder: the supabase fake is being written (see the supabase adapter issue).

@@ -1,0 +1,297 @@
+//! The `Store` implementation over a local folder.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cloudmirror_contract::{
+    ByteStream, Capabilities, Checksum, Error, ErrorKind, Hashes, Key, ObjectMeta, ObjectStream,
+    Prefix, Result, Store,
+};
+use futures::{StreamExt, TryStreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+use crate::LocalConfig;
+
+const BACKEND: &str = "local";
+/// Temporary files carry this marker in their name; listings skip them.
+const TMP_MARKER: &str = ".cloudmirror-tmp-";
+/// Read size for downloads.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// A store that keeps objects as files under a root folder.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// A store rooted at `config.path` (nothing is touched until the first call).
+    pub fn new(config: LocalConfig) -> Self {
+        Self { root: config.path }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, key: &Key) -> PathBuf {
+        let mut p = self.root.clone();
+        p.extend(key.as_str().split('/'));
+        p
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            backend: BACKEND,
+            chunk_size: None,
+            list_page_size: None,
+        }
+    }
+
+    async fn upload(
+        &self,
+        key: &Key,
+        mut body: ByteStream,
+        _len: Option<u64>,
+    ) -> Result<ObjectMeta> {
+        let target = self.path_of(key);
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+            Error::from_io(BACKEND, format!("creating folder {}", dir.display()), e)
+        })?;
+        let tmp = dir.join(format!(
+            ".{}{TMP_MARKER}{:016x}",
+            key.name(),
+            fastrand::u64(..)
+        ));
+        let write = async {
+            let mut file = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| Error::from_io(BACKEND, format!("creating {}", tmp.display()), e))?;
+            let mut hashes = Hashes::new();
+            while let Some(chunk) = body.try_next().await? {
+                hashes.update(&chunk);
+                file.write_all(&chunk).await.map_err(|e| {
+                    Error::from_io(BACKEND, format!("writing {}", tmp.display()), e)
+                })?;
+            }
+            file.flush()
+                .await
+                .map_err(|e| Error::from_io(BACKEND, format!("writing {}", tmp.display()), e))?;
+            file.sync_all()
+                .await
+                .map_err(|e| Error::from_io(BACKEND, format!("syncing {}", tmp.display()), e))?;
+            drop(file);
+            tokio::fs::rename(&tmp, &target).await.map_err(|e| {
+                Error::from_io(BACKEND, format!("renaming into {}", target.display()), e)
+            })?;
+            // Make the rename itself durable (best effort: not every file system supports it).
+            if let Ok(d) = tokio::fs::File::open(&dir).await {
+                let _ = d.sync_all().await;
+            }
+            Ok::<_, Error>(hashes.finish())
+        };
+        match write.await {
+            Ok(digests) => Ok(ObjectMeta {
+                key: key.clone(),
+                size: digests.len,
+                modified: Some(Utc::now()),
+                checksum: Some(Checksum::Sha256(digests.sha256)),
+            }),
+            Err(e) => {
+                if let Err(rm) = tokio::fs::remove_file(&tmp).await {
+                    if rm.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(path = %tmp.display(), "could not remove temporary file: {rm}");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn list<'a>(&'a self, prefix: &'a Prefix) -> ObjectStream<'a> {
+        let root = self.root.clone();
+        let prefix = prefix.clone();
+        futures::stream::once(async move {
+            tokio::task::spawn_blocking(move || walk(&root, &prefix))
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Other,
+                        BACKEND,
+                        format!("listing task failed: {e}"),
+                    )
+                })?
+        })
+        .map_ok(|items| futures::stream::iter(items.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+
+    async fn download(&self, key: &Key) -> Result<ByteStream> {
+        let path = self.path_of(key);
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Error::from_io(BACKEND, format!("opening {}", path.display()), e))?;
+        let meta = file
+            .metadata()
+            .await
+            .map_err(|e| Error::from_io(BACKEND, format!("reading {}", path.display()), e))?;
+        if !meta.is_file() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                BACKEND,
+                format!("{} is not a file", path.display()),
+            ));
+        }
+        Ok(ReaderStream::with_capacity(file, READ_CHUNK)
+            .map_err(move |e| Error::from_io(BACKEND, format!("reading {}", path.display()), e))
+            .boxed())
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let path = self.path_of(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::from_io(
+                BACKEND,
+                format!("deleting {}", path.display()),
+                e,
+            )),
+        }
+    }
+}
+
+/// Walks the folder of `prefix` below `root` and returns the files whose keys match it.
+fn walk(root: &Path, prefix: &Prefix) -> Result<Vec<ObjectMeta>> {
+    let mut out = Vec::new();
+    let mut start = root.to_path_buf();
+    start.extend(prefix.dir().split('/').filter(|s| !s.is_empty()));
+    let mut stack = vec![(start, prefix.dir().to_owned())];
+    while let Some((dir, rel)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                return Err(Error::from_io(
+                    BACKEND,
+                    format!("listing {}", dir.display()),
+                    e,
+                ))
+            }
+        };
+        for entry in entries {
+            let entry = entry
+                .map_err(|e| Error::from_io(BACKEND, format!("listing {}", dir.display()), e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue; // not UTF-8: cannot be a key
+            };
+            if name.contains(TMP_MARKER) {
+                continue;
+            }
+            let rel_name = format!("{rel}{name}");
+            let file_type = entry.file_type().map_err(|e| {
+                Error::from_io(BACKEND, format!("reading {}", entry.path().display()), e)
+            })?;
+            if file_type.is_dir() {
+                // Descend only where keys under the prefix can live.
+                let sub = format!("{rel_name}/");
+                if sub.starts_with(prefix.as_str()) || prefix.as_str().starts_with(&sub) {
+                    stack.push((entry.path(), sub));
+                }
+            } else if file_type.is_file() && prefix.matches(&rel_name) {
+                let Ok(key) = Key::parse(&rel_name) else {
+                    continue;
+                };
+                let meta = entry.metadata().map_err(|e| {
+                    Error::from_io(BACKEND, format!("reading {}", entry.path().display()), e)
+                })?;
+                out.push(ObjectMeta {
+                    key,
+                    size: meta.len(),
+                    modified: meta.modified().ok().map(DateTime::<Utc>::from),
+                    checksum: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudmirror_contract::testkit::Fixture;
+    use cloudmirror_contract::StoreExt;
+
+    #[allow(clippy::unused_async)] // the contract macro awaits every factory
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = LocalStore::new(LocalConfig::new(dir.path()));
+        Fixture::with_guard(store, dir)
+    }
+
+    cloudmirror_contract::contract_suite!(fixture);
+
+    #[tokio::test]
+    async fn keys_map_to_nested_files_and_temp_files_are_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(LocalConfig::new(dir.path()));
+        let key = Key::parse("daily/db.json.gz").unwrap();
+        store.upload_bytes(&key, "x".into()).await.unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("daily").join("db.json.gz")).unwrap(),
+            b"x"
+        );
+        std::fs::write(
+            dir.path()
+                .join("daily")
+                .join(".db.json.gz.cloudmirror-tmp-1"),
+            "partial",
+        )
+        .unwrap();
+        let all = store.list_all(&Prefix::root()).await.unwrap();
+        assert_eq!(all.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_write_removes_its_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(LocalConfig::new(dir.path()));
+        let key = Key::parse("x.bin").unwrap();
+        let body = futures::stream::iter(vec![
+            Ok(bytes::Bytes::from_static(b"abc")),
+            Err(Error::new(ErrorKind::Other, "source", "died")),
+        ])
+        .boxed();
+        assert!(store.upload(&key, body, None).await.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn unwritable_root_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let store = LocalStore::new(LocalConfig::new(&file));
+        let err = store
+            .upload_bytes(&Key::parse("a/b").unwrap(), "x".into())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+    }
+}

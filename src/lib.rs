@@ -1,0 +1,1 @@
+//! cloudmirror library (being written).

@@ -1,0 +1,2 @@
+//! cloudmirror binary (being written).
+fn main() {}

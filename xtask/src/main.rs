@@ -1,0 +1,2 @@
+//! Project tasks (placeholder until the ci task lands).
+fn main() {}
