@@ -1,1 +1,25 @@
-//! cloudmirror library (being written).
+//! cloudmirror: take one backup, compress and checksum it once, mirror it to several clouds at once,
+//! and restore it verified.
+//!
+//! This crate is the orchestrator behind the `cloudmirror` binary. It never talks HTTP itself:
+//! every destination is an `Arc<dyn Store>` from an adapter crate (see `cloudmirror-contract`).
+//!
+//! - [`config`]: `cloudmirror.toml` discovery, `${VAR}` substitution, errors naming file, line and field.
+//! - [`destinations`]: `[[destinations]]` tables to stores (one match on `type`), prefixes applied by [`prefixed`].
+//! - [`backup`]: source → compression + hashing into the [`spool`] → concurrent uploads → [`manifest`]s.
+//! - [`restore`]: download, verify size and SHA-256 while decompressing, fall back to the next copy.
+//! - [`catalog`]: `list` and `delete` (a backup is an object with a manifest beside it).
+//! - [`template`]: backup name templates.
+
+pub mod backup;
+pub mod catalog;
+pub mod config;
+pub mod destinations;
+mod error;
+pub mod manifest;
+pub mod prefixed;
+pub mod restore;
+pub mod spool;
+pub mod template;
+
+pub use error::{Error, ExitStatus};

@@ -1,2 +1,114 @@
-//! cloudmirror binary (being written).
-fn main() {}
+//! The `cloudmirror` command line: parses arguments, loads the config, runs one command, prints
+//! results to stdout and logs to stderr, and exits 0 (all good), 1 (partial) or 2 (failed / bad input).
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Compress and checksum a backup once, mirror it to several clouds at once, verify and restore it.
+#[derive(Debug, Parser)]
+#[command(name = "cloudmirror", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Config file (default: $CLOUDMIRROR_CONFIG, then ./cloudmirror.toml, then a local ./backups folder).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Only these destinations (comma-separated names).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "NAME[,NAME]")]
+    pub(crate) to: Vec<String>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// More logging on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Back up a file (or - for standard input) to every selected destination.
+    Backup {
+        /// The file to back up, or - for standard input.
+        source: String,
+        /// Stored name, instead of the `[backup] name` template.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the backups on each destination and where each one is present.
+    List,
+    /// Download, verify and decompress a backup.
+    Restore {
+        /// The backup's name (as `list` shows it).
+        name: String,
+        /// Restore from this destination only (default: the first selected one that has an intact copy;
+        /// `any` tries each in turn).
+        #[arg(long, value_name = "DEST|any")]
+        from: Option<String>,
+        /// Output file, or - for standard output (default: the backup's name without .gz, here).
+        #[arg(short, long, value_name = "FILE|-")]
+        output: Option<String>,
+        /// Overwrite an existing output file without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete a backup and its manifest from the selected destinations.
+    Delete {
+        /// The backup's name.
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let status = runtime.block_on(commands::run(&cli));
+    ExitCode::from(status.code() as u8)
+}
+
+fn init_logging(verbose: u8, format: LogFormat) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDMIRROR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose > 0);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

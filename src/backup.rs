@@ -1,0 +1,373 @@
+//! `backup`: read the source once, compress and hash it into the spool, upload to every destination
+//! concurrently, then store the manifest next to each copy that landed intact.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+use cloudmirror_contract::{Digests, Key, StoreExt};
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use crate::config::Compression;
+use crate::destinations::Destination;
+use crate::manifest::Manifest;
+use crate::{spool, Error, ExitStatus};
+
+/// Read size from the source.
+const READ_BUF: usize = 256 * 1024;
+
+/// What to back up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file.
+    File(PathBuf),
+    /// Standard input (`-`).
+    Stdin,
+}
+
+impl Source {
+    /// The source's file name, for name templates (`None` for stdin).
+    pub fn file_name(&self) -> Option<String> {
+        match self {
+            Source::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
+            Source::Stdin => None,
+        }
+    }
+
+    /// Checks the source is usable and opens it. Errors name the path.
+    pub fn open(&self) -> Result<(Box<dyn Read + Send>, Option<u64>), Error> {
+        match self {
+            Source::Stdin => Ok((Box::new(io::stdin()), None)),
+            Source::File(p) => {
+                let meta = std::fs::metadata(p).map_err(|e| {
+                    Error::Input(format!("cannot read source {}: {e}", p.display()))
+                })?;
+                if meta.is_dir() {
+                    return Err(Error::Input(format!(
+                        "source {} is a directory; give a file (or - for standard input)",
+                        p.display()
+                    )));
+                }
+                if meta.is_file() && meta.len() == 0 {
+                    return Err(Error::Input(format!("source {} is empty", p.display())));
+                }
+                let f = std::fs::File::open(p).map_err(|e| {
+                    Error::Input(format!("cannot read source {}: {e}", p.display()))
+                })?;
+                Ok((Box::new(f), meta.is_file().then_some(meta.len())))
+            }
+        }
+    }
+}
+
+/// How to make one backup.
+#[derive(Debug, Clone)]
+pub struct BackupPlan {
+    /// What to read.
+    pub source: Source,
+    /// The stored name.
+    pub name: Key,
+    /// Compression of stored bytes.
+    pub compression: Compression,
+    /// gzip level (0-9).
+    pub level: u32,
+    /// Folder for the spool file.
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// One destination's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationResult {
+    /// Destination name.
+    pub destination: String,
+    /// Whether the backup and its manifest landed intact.
+    pub ok: bool,
+    /// Stored bytes uploaded.
+    pub bytes: u64,
+    /// Seconds from start to manifest stored (or failure).
+    pub seconds: f64,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The whole backup's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    /// The stored name.
+    pub name: String,
+    /// The manifest, when the source was read completely.
+    pub manifest: Option<Manifest>,
+    /// Per destination, in config order.
+    pub destinations: Vec<DestinationResult>,
+    /// Set when the source could not be read: nothing was stored anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl BackupReport {
+    /// 0 when every destination holds the backup, 1 when some do, 2 when none do.
+    pub fn exit_status(&self) -> ExitStatus {
+        let ok = self.destinations.iter().filter(|d| d.ok).count();
+        ExitStatus::from_counts(ok, self.destinations.len())
+    }
+}
+
+/// Runs a backup to `destinations`. Source errors detected before any upload are returned as
+/// `Err`; failures during the run are reported per destination in the report.
+pub async fn run(
+    plan: &BackupPlan,
+    destinations: &[Destination],
+    progress: &ProgressBar,
+) -> Result<BackupReport, Error> {
+    let (reader, len) = plan.source.open()?;
+    if let Some(len) = len {
+        progress.set_length(len);
+    }
+    let (writer, readers) = spool::create(plan.spool_dir.as_deref())
+        .map_err(|e| Error::io("creating the spool file", e))?;
+    let started = Instant::now();
+    let created_at = Utc::now();
+
+    let mut uploads = Vec::new();
+    for dest in destinations {
+        let store = dest.store.clone();
+        let key = plan.name.clone();
+        let body = readers.reader();
+        uploads.push(tokio::spawn(async move {
+            let res = store.upload(&key, body, None).await;
+            (res, started.elapsed())
+        }));
+    }
+    drop(readers);
+
+    let compression = plan.compression;
+    let level = plan.level;
+    let source_label = describe(&plan.source);
+    let pb = progress.clone();
+    let produced = tokio::task::spawn_blocking(move || {
+        compress(reader, writer, compression, level, &pb, &source_label)
+    })
+    .await
+    .map_err(|e| Error::Failed(format!("the compression task failed: {e}")))?;
+
+    let mut results = Vec::new();
+    let (digests, original) = match produced {
+        Ok(done) => done,
+        Err(message) => {
+            for (dest, task) in destinations.iter().zip(uploads) {
+                let (res, took) = task
+                    .await
+                    .map_err(|e| Error::Failed(format!("upload task failed: {e}")))?;
+                if res.is_ok() {
+                    // The adapter finished before seeing the failure: remove the partial copy.
+                    let _ = dest.store.delete(&plan.name).await;
+                }
+                results.push(DestinationResult {
+                    destination: dest.name.clone(),
+                    ok: false,
+                    bytes: 0,
+                    seconds: took.as_secs_f64(),
+                    error: Some(message.clone()),
+                });
+            }
+            return Ok(BackupReport {
+                name: plan.name.to_string(),
+                manifest: None,
+                destinations: results,
+                error: Some(message),
+            });
+        }
+    };
+    let manifest = Manifest::new(
+        &plan.name,
+        &digests,
+        original,
+        plan.compression,
+        created_at,
+        plan.source.file_name().unwrap_or_else(|| "stdin".into()),
+    );
+    let manifest_key = Manifest::key_for(&plan.name)?;
+    let manifest_bytes = bytes::Bytes::from(manifest.to_json());
+
+    let mut finishing = Vec::new();
+    for (dest, task) in destinations.iter().zip(uploads) {
+        let dest = dest.clone();
+        let digests = digests.clone();
+        let key = plan.name.clone();
+        let manifest_key = manifest_key.clone();
+        let manifest_bytes = manifest_bytes.clone();
+        finishing.push(tokio::spawn(async move {
+            let (res, _) = task.await.map_err(|e| format!("upload task failed: {e}"))?;
+            let meta = res.map_err(|e| e.to_string())?;
+            check_stored(&digests, &meta, &key)?;
+            dest.store
+                .upload_bytes(&manifest_key, manifest_bytes)
+                .await
+                .map_err(|e| format!("storing the manifest failed: {e}"))?;
+            Ok::<_, String>(())
+        }));
+    }
+    for (dest, task) in destinations.iter().zip(finishing) {
+        let res = task
+            .await
+            .unwrap_or_else(|e| Err(format!("task failed: {e}")));
+        let seconds = started.elapsed().as_secs_f64();
+        match &res {
+            Ok(()) => {
+                tracing::info!(destination = %dest.name, bytes = digests.len, seconds, "backup stored")
+            }
+            Err(e) => tracing::error!(destination = %dest.name, "backup failed: {e}"),
+        }
+        results.push(DestinationResult {
+            destination: dest.name.clone(),
+            ok: res.is_ok(),
+            bytes: if res.is_ok() { digests.len } else { 0 },
+            seconds,
+            error: res.err(),
+        });
+    }
+    Ok(BackupReport {
+        name: plan.name.to_string(),
+        manifest: Some(manifest),
+        destinations: results,
+        error: None,
+    })
+}
+
+/// Checks an adapter's report of a stored copy against what was written.
+fn check_stored(
+    digests: &Digests,
+    meta: &cloudmirror_contract::ObjectMeta,
+    key: &Key,
+) -> Result<(), String> {
+    if meta.size != digests.len {
+        return Err(format!(
+            "the destination stored {} bytes of {key}, expected {}",
+            meta.size, digests.len
+        ));
+    }
+    if let Some(cs) = &meta.checksum {
+        if !digests.matches(cs) {
+            return Err(format!(
+                "the destination's {} checksum of {key} does not match what was sent",
+                cs.algorithm()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe(source: &Source) -> String {
+    match source {
+        Source::File(p) => p.display().to_string(),
+        Source::Stdin => "standard input".into(),
+    }
+}
+
+/// Reads the whole source, compressing into the spool. Returns the digests of the stored bytes and
+/// the source's size; on failure the spool is marked failed so every upload aborts.
+fn compress(
+    mut reader: Box<dyn Read + Send>,
+    writer: spool::SpoolWriter,
+    compression: Compression,
+    level: u32,
+    progress: &ProgressBar,
+    source: &str,
+) -> Result<(Digests, u64), String> {
+    let mut out: Box<dyn FinishWrite> = match compression {
+        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+            writer,
+            flate2::Compression::new(level),
+        )),
+        Compression::None => Box::new(Plain(Some(writer))),
+    };
+    let mut buf = vec![0u8; READ_BUF];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let msg = format!("reading the source {source} failed: {e}");
+                out.abort(&msg);
+                return Err(msg);
+            }
+        };
+        total += n as u64;
+        progress.inc(n as u64);
+        if let Err(e) = out.write_all(&buf[..n]) {
+            let msg = format!("writing the spool file failed: {e}");
+            out.abort(&msg);
+            return Err(msg);
+        }
+    }
+    if total == 0 {
+        let msg = format!("the source {source} is empty: nothing was stored");
+        out.abort(&msg);
+        return Err(msg);
+    }
+    let digests = out
+        .finish_all()
+        .map_err(|e| format!("writing the spool file failed: {e}"))?;
+    Ok((digests, total))
+}
+
+/// A writer chain ending in the spool, finished or aborted as a whole.
+trait FinishWrite: Write + Send {
+    fn finish_all(self: Box<Self>) -> io::Result<Digests>;
+    fn abort(&mut self, message: &str);
+}
+
+impl FinishWrite for flate2::write::GzEncoder<spool::SpoolWriter> {
+    fn finish_all(self: Box<Self>) -> io::Result<Digests> {
+        (*self).finish()?.finish()
+    }
+    fn abort(&mut self, message: &str) {
+        // Replace the inner writer's state: dropping the encoder would flush a gzip trailer first.
+        self.get_mut().abort_in_place(message);
+    }
+}
+
+struct Plain(Option<spool::SpoolWriter>);
+
+impl Write for Plain {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Some(w) => w.write(buf),
+            None => Err(io::Error::other("spool closed")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+impl FinishWrite for Plain {
+    fn finish_all(mut self: Box<Self>) -> io::Result<Digests> {
+        self.0
+            .take()
+            .ok_or_else(|| io::Error::other("spool closed"))?
+            .finish()
+    }
+    fn abort(&mut self, message: &str) {
+        if let Some(w) = self.0.take() {
+            w.fail(message);
+        }
+    }
+}
+
+/// Where `restore` writes when `-o` is not given: the backup's file name without the
+/// compression extension, in the current folder.
+pub fn default_restore_path(name: &str, compression: Compression) -> PathBuf {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let file = compression
+        .extension()
+        .and_then(|ext| file.strip_suffix(ext))
+        .filter(|f| !f.is_empty())
+        .unwrap_or(file);
+    Path::new(".").join(file)
+}

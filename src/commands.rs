@@ -1,0 +1,321 @@
+//! Runs one parsed command and prints its result (human lines or `--json`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use chrono::Utc;
+use cloudmirror::backup::{self, BackupPlan, Source};
+use cloudmirror::catalog;
+use cloudmirror::config::Config;
+use cloudmirror::destinations::{self, Destination};
+use cloudmirror::restore::{self, Output};
+use cloudmirror::template::{self, NameInputs, DEFAULT_TEMPLATE};
+use cloudmirror::{Error, ExitStatus};
+use cloudmirror_contract::Key;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::{Cli, Command};
+
+/// Runs the command; errors are printed here and turned into exit statuses.
+pub(crate) async fn run(cli: &Cli) -> ExitStatus {
+    match dispatch(cli).await {
+        Ok(status) => status,
+        Err(e) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": e.to_string() })
+                );
+            }
+            eprintln!("error: {e}");
+            match e {
+                Error::Store(_) | Error::Failed(_) => ExitStatus::Failure,
+                _ => ExitStatus::Failure,
+            }
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
+    let env = |name: &str| std::env::var(name).ok();
+    let config = Config::discover(cli.config.as_deref(), &env)?;
+    tracing::debug!(config = %config.origin, "configuration loaded");
+    match &cli.command {
+        Command::Backup { source, name } => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            backup_cmd(cli, &config, &dests, source, name.as_deref()).await
+        }
+        Command::List => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            Ok(list_cmd(cli, &dests).await)
+        }
+        Command::Restore {
+            name,
+            from,
+            output,
+            yes,
+        } => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            restore_cmd(cli, &dests, name, from.as_deref(), output.as_deref(), *yes).await
+        }
+        Command::Delete { name } => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            delete_cmd(cli, &dests, name).await
+        }
+    }
+}
+
+fn progress_bar(cli: &Cli) -> ProgressBar {
+    if cli.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} read ({bytes_per_sec}, {elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb
+}
+
+async fn backup_cmd(
+    cli: &Cli,
+    config: &Config,
+    dests: &[Destination],
+    source: &str,
+    name: Option<&str>,
+) -> Result<ExitStatus, Error> {
+    let source = if source == "-" {
+        Source::Stdin
+    } else {
+        Source::File(PathBuf::from(source))
+    };
+    let compression = config.backup.compress;
+    let name = match name {
+        Some(n) => Key::parse(n).map_err(|e| Error::Usage(format!("--name: {}", e.message())))?,
+        None => {
+            let template = config.backup.name.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+            let inputs = NameInputs::for_source(source.file_name().as_deref(), Utc::now());
+            template::render(template, &inputs, compression)?
+        }
+    };
+    let level = config.backup.level.unwrap_or(6);
+    if level > 9 {
+        return Err(Error::Config(format!(
+            "{}: backup.level must be 0-9 (got {level})",
+            config.origin
+        )));
+    }
+    let plan = BackupPlan {
+        source,
+        name,
+        compression,
+        level,
+        spool_dir: config
+            .backup
+            .spool_dir
+            .as_ref()
+            .map(|p| config.resolve_path(p)),
+    };
+    let pb = progress_bar(cli);
+    let report = backup::run(&plan, dests, &pb).await?;
+    pb.finish_and_clear();
+    let status = if report.error.is_some() {
+        ExitStatus::Failure
+    } else {
+        report.exit_status()
+    };
+    if cli.json {
+        let mut v = serde_json::to_value(&report).unwrap_or_default();
+        v["ok"] = serde_json::Value::Bool(status == ExitStatus::Success);
+        println!("{v}");
+    } else {
+        for d in &report.destinations {
+            if d.ok {
+                println!(
+                    "ok      {:<16} {}  {:>10}  {:.1}s",
+                    d.destination,
+                    report.name,
+                    human_bytes(d.bytes),
+                    d.seconds
+                );
+            } else {
+                println!(
+                    "failed  {:<16} {}  {}",
+                    d.destination,
+                    report.name,
+                    d.error.as_deref().unwrap_or("unknown error")
+                );
+            }
+        }
+        if let Some(e) = &report.error {
+            eprintln!("error: {e}");
+        }
+    }
+    Ok(status)
+}
+
+async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
+    let listings = catalog::list(dests).await;
+    let rows = catalog::summarize(&listings);
+    let ok = listings.iter().filter(|l| l.error.is_none()).count();
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({ "destinations": listings, "backups": rows })
+        );
+    } else {
+        for l in &listings {
+            if let Some(e) = &l.error {
+                eprintln!("warning: cannot list {}: {e}", l.destination);
+            }
+        }
+        if rows.is_empty() {
+            println!("no backups");
+        } else {
+            let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+            println!(
+                "{:<width$}  {:>10}  {:<19}  DESTINATIONS",
+                "NAME", "SIZE", "MODIFIED (UTC)"
+            );
+            for r in &rows {
+                let when = r
+                    .modified
+                    .map(|m| m.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default();
+                println!(
+                    "{:<width$}  {:>10}  {:<19}  {}",
+                    r.name,
+                    human_bytes(r.size),
+                    when,
+                    r.destinations.join(", ")
+                );
+            }
+        }
+    }
+    ExitStatus::from_counts(ok, listings.len())
+}
+
+async fn restore_cmd(
+    cli: &Cli,
+    dests: &[Destination],
+    name: &str,
+    from: Option<&str>,
+    output: Option<&str>,
+    yes: bool,
+) -> Result<ExitStatus, Error> {
+    let key =
+        Key::parse(name).map_err(|e| Error::Usage(format!("backup name: {}", e.message())))?;
+    let candidates: Vec<Destination> = match from {
+        None | Some("any") => dests.to_vec(),
+        Some(d) => {
+            let found: Vec<_> = dests.iter().filter(|x| x.name == d).cloned().collect();
+            if found.is_empty() {
+                let known: Vec<_> = dests.iter().map(|x| x.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "unknown destination {d:?} in --from (selected: {})",
+                    known.join(", ")
+                )));
+            }
+            found
+        }
+    };
+    let output = match output {
+        Some("-") => Output::Stdout,
+        Some(path) => Output::File(PathBuf::from(path)),
+        None => {
+            // The manifest says how it was compressed; guess from the name for the default path.
+            let compression = if name.ends_with(".gz") {
+                cloudmirror::config::Compression::Gzip
+            } else {
+                cloudmirror::config::Compression::None
+            };
+            Output::File(backup::default_restore_path(name, compression))
+        }
+    };
+    if let Output::File(path) = &output {
+        if path.is_dir() {
+            return Err(Error::Input(format!(
+                "output {} is a directory; give a file path",
+                path.display()
+            )));
+        }
+        if path.exists() && !yes {
+            return Err(Error::Input(format!(
+                "output {} already exists; pass --yes to overwrite it",
+                path.display()
+            )));
+        }
+    }
+    let report = restore::run(&candidates, &key, &output).await?;
+    if cli.json {
+        let mut v = serde_json::to_value(&report).unwrap_or_default();
+        v["ok"] = serde_json::Value::Bool(true);
+        println!("{v}");
+    } else if output != Output::Stdout {
+        println!(
+            "restored {} from {} to {} ({}, verified sha256)",
+            report.name,
+            report.destination,
+            report.output,
+            human_bytes(report.restored_bytes)
+        );
+    } else {
+        eprintln!(
+            "restored {} from {} (verified sha256)",
+            report.name, report.destination
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<ExitStatus, Error> {
+    let key =
+        Key::parse(name).map_err(|e| Error::Usage(format!("backup name: {}", e.message())))?;
+    let results = catalog::delete(dests, &key).await;
+    let deleted = results.iter().filter(|r| r.status == "deleted").count();
+    let failed = results.iter().filter(|r| r.status == "failed").count();
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({ "name": name, "ok": failed == 0 && deleted > 0, "destinations": results })
+        );
+    } else {
+        for r in &results {
+            match &r.error {
+                Some(e) => println!("failed     {:<16} {name}  {e}", r.destination),
+                None => println!(
+                    "{:<10} {:<16} {name}",
+                    r.status.replace('_', " "),
+                    r.destination
+                ),
+            }
+        }
+    }
+    Ok(if deleted == 0 && failed == 0 {
+        eprintln!("error: no backup named {name} on the selected destinations");
+        ExitStatus::Failure
+    } else if failed == 0 {
+        ExitStatus::Success
+    } else if deleted > 0 {
+        ExitStatus::Partial
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,237 @@
+//! `restore`: download a backup, verify size and SHA-256 against its manifest while decompressing,
+//! and only then put the output in place. Falls back to the next destination when one fails.
+
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use cloudmirror_contract::{ErrorKind, Hashes, Key, StoreExt};
+use futures::TryStreamExt;
+use serde::Serialize;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::config::Compression;
+use crate::destinations::Destination;
+use crate::manifest::Manifest;
+use crate::Error;
+
+/// Where the restored bytes go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output (`-o -`).
+    Stdout,
+    /// A file, written beside its final path and renamed into place once verified.
+    File(PathBuf),
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The backup's name.
+    pub name: String,
+    /// The destination it came from.
+    pub destination: String,
+    /// Stored (compressed) bytes downloaded and verified.
+    pub stored_bytes: u64,
+    /// Bytes written after decompression.
+    pub restored_bytes: u64,
+    /// Where they went (`-` for standard output).
+    pub output: String,
+    /// Destinations tried before, and why they were skipped.
+    pub skipped: Vec<String>,
+}
+
+/// Fetches a backup's manifest from one destination.
+pub async fn fetch_manifest(
+    dest: &Destination,
+    name: &Key,
+) -> Result<Manifest, cloudmirror_contract::Error> {
+    let key = Manifest::key_for(name).map_err(|e| {
+        cloudmirror_contract::Error::new(ErrorKind::InvalidInput, "cloudmirror", e.to_string())
+    })?;
+    let bytes = dest.store.download_bytes(&key).await?;
+    Manifest::from_json(&bytes, &key).map_err(|e| {
+        cloudmirror_contract::Error::new(ErrorKind::Other, "cloudmirror", e.to_string())
+    })
+}
+
+/// Restores `name` from the first of `candidates` that holds an intact copy.
+pub async fn run(
+    candidates: &[Destination],
+    name: &Key,
+    output: &Output,
+) -> Result<RestoreReport, Error> {
+    let mut skipped = Vec::new();
+    for dest in candidates {
+        match restore_from(dest, name, output).await {
+            Ok((manifest, restored)) => {
+                return Ok(RestoreReport {
+                    name: name.to_string(),
+                    destination: dest.name.clone(),
+                    stored_bytes: manifest.stored_size,
+                    restored_bytes: restored,
+                    output: match output {
+                        Output::Stdout => "-".into(),
+                        Output::File(p) => p.display().to_string(),
+                    },
+                    skipped,
+                });
+            }
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Skip(why)) => {
+                tracing::warn!(destination = %dest.name, "cannot restore from here: {why}");
+                skipped.push(format!("{}: {why}", dest.name));
+            }
+        }
+    }
+    Err(Error::Failed(format!(
+        "no intact copy of {name} could be restored: {}",
+        if skipped.is_empty() {
+            "no destination selected".to_owned()
+        } else {
+            skipped.join("; ")
+        }
+    )))
+}
+
+enum Attempt {
+    /// This destination cannot serve the restore; try the next one.
+    Skip(String),
+    /// Stop: trying elsewhere cannot help (output unwritable, stdout already written).
+    Fatal(Error),
+}
+
+async fn restore_from(
+    dest: &Destination,
+    name: &Key,
+    output: &Output,
+) -> Result<(Manifest, u64), Attempt> {
+    let manifest = fetch_manifest(dest, name).await.map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            Attempt::Skip(format!("no backup named {name} (no manifest)"))
+        } else {
+            Attempt::Skip(format!("cannot read the manifest: {e}"))
+        }
+    })?;
+    let body = dest
+        .store
+        .download(name)
+        .await
+        .map_err(|e| Attempt::Skip(format!("cannot download the backup: {e}")))?;
+    let reader = SyncIoBridge::new(StreamReader::new(body.map_err(io::Error::other)));
+    let compression = manifest.compression;
+    let expected = manifest.clone();
+    let output = output.clone();
+    let dest_name = dest.name.clone();
+    tokio::task::spawn_blocking(move || {
+        write_verified(reader, &expected, compression, &output, &dest_name)
+    })
+    .await
+    .map_err(|e| Attempt::Fatal(Error::Failed(format!("restore task failed: {e}"))))?
+    .map(|restored| (manifest, restored))
+}
+
+/// Hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hashes: Hashes,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hashes.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn write_verified(
+    reader: impl Read,
+    manifest: &Manifest,
+    compression: Compression,
+    output: &Output,
+    dest: &str,
+) -> Result<u64, Attempt> {
+    let mut hashing = HashingReader {
+        inner: reader,
+        hashes: Hashes::new(),
+    };
+    let (mut sink, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match output {
+        Output::Stdout => (Box::new(io::BufWriter::new(io::stdout().lock())), None),
+        Output::File(path) => {
+            let dir = parent_dir(path);
+            let tmp = tempfile::Builder::new()
+                .prefix(".cloudmirror-restore-")
+                .tempfile_in(&dir)
+                .map_err(|e| {
+                    Attempt::Fatal(Error::io(format!("cannot write in {}", dir.display()), e))
+                })?;
+            let file = tmp
+                .reopen()
+                .map_err(|e| Attempt::Fatal(Error::io("opening the output", e)))?;
+            (Box::new(io::BufWriter::new(file)), Some(tmp))
+        }
+    };
+    let copied = match compression {
+        Compression::Gzip => {
+            let mut dec = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(
+                256 * 1024,
+                &mut hashing,
+            ));
+            let res = io::copy(&mut dec, &mut sink);
+            // Hash whatever follows the last gzip member too, so the checksum covers every byte.
+            let rest = res
+                .is_ok()
+                .then(|| io::copy(dec.get_mut(), &mut io::sink()));
+            match (res, rest) {
+                (Ok(n), Some(Ok(_))) => Ok(n),
+                (Err(e), _) | (_, Some(Err(e))) => Err(e),
+                (Ok(n), None) => Ok(n),
+            }
+        }
+        Compression::None => io::copy(&mut hashing, &mut sink),
+    };
+    let written_to_stdout = matches!(output, Output::Stdout);
+    let restored = copied.map_err(|e| {
+        let why = format!("the copy on {dest} is unreadable or corrupt: {e}");
+        if written_to_stdout {
+            Attempt::Fatal(Error::Failed(why))
+        } else {
+            Attempt::Skip(why)
+        }
+    })?;
+    sink.flush()
+        .map_err(|e| Attempt::Fatal(Error::io("writing the output", e)))?;
+    drop(sink);
+    let digests = hashing.hashes.finish();
+    if digests.len != manifest.stored_size || digests.sha256 != manifest.sha256 {
+        let why = format!(
+            "the copy on {dest} is corrupt: {} bytes with sha256 {}, the manifest says {} bytes with sha256 {}",
+            digests.len, digests.sha256, manifest.stored_size, manifest.sha256
+        );
+        // A file output is discarded with its temporary file; stdout cannot be taken back.
+        return Err(if written_to_stdout {
+            Attempt::Fatal(Error::Failed(why))
+        } else {
+            Attempt::Skip(why)
+        });
+    }
+    if let (Some(tmp), Output::File(path)) = (temp, output) {
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Attempt::Fatal(Error::io("syncing the output", e)))?;
+        tmp.persist(path).map_err(|e| {
+            Attempt::Fatal(Error::io(
+                format!("cannot write {}", path.display()),
+                e.error,
+            ))
+        })?;
+    }
+    Ok(restored)
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

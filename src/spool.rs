@@ -1,0 +1,247 @@
+//! The spool: the compressed backup is written once to a temporary file that every destination
+//! reads at its own pace, so a slow destination never holds back a fast one and memory stays flat.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use cloudmirror_contract::{ByteStream, Digests, Error as StoreError, ErrorKind, Hashes};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::watch;
+
+/// Readers are woken after at least this many new bytes (and at the end).
+const PUBLISH_STEP: u64 = 1024 * 1024;
+/// Largest piece a reader hands to its destination at once.
+const READ_PIECE: u64 = 1024 * 1024;
+
+/// How far the writer got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SpoolState {
+    /// Still writing; this many bytes are readable.
+    Writing(u64),
+    /// Finished; the spool holds exactly this many bytes.
+    Done(u64),
+    /// The producer failed; readers fail with this message.
+    Failed(String),
+}
+
+/// Creates a spool in `dir` (the system temp folder when `None`).
+pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
+    let file = match dir {
+        Some(d) => tempfile::Builder::new()
+            .prefix(".cloudmirror-spool-")
+            .tempfile_in(d)?,
+        None => tempfile::Builder::new()
+            .prefix("cloudmirror-spool-")
+            .tempfile()?,
+    };
+    let (file, path) = file.into_parts();
+    let (tx, rx) = watch::channel(SpoolState::Writing(0));
+    let writer = SpoolWriter {
+        file,
+        hashes: Hashes::new(),
+        written: 0,
+        published: 0,
+        tx,
+        finished: false,
+    };
+    let readers = SpoolReaders {
+        path: Arc::new(path),
+        rx,
+    };
+    Ok((writer, readers))
+}
+
+/// The writing end: hashes what it writes and wakes readers as bytes become readable.
+/// Dropped without [`SpoolWriter::finish`], it marks the spool failed.
+#[derive(Debug)]
+pub struct SpoolWriter {
+    file: std::fs::File,
+    hashes: Hashes,
+    written: u64,
+    published: u64,
+    tx: watch::Sender<SpoolState>,
+    finished: bool,
+}
+
+impl SpoolWriter {
+    /// Marks the spool complete and returns the digests of everything written.
+    pub fn finish(mut self) -> io::Result<Digests> {
+        self.file.flush()?;
+        self.finished = true;
+        let hashes = std::mem::take(&mut self.hashes);
+        self.tx.send_replace(SpoolState::Done(self.written));
+        Ok(hashes.finish())
+    }
+
+    /// Marks the spool failed: readers end with an error carrying `message`.
+    pub fn fail(mut self, message: &str) {
+        self.abort_in_place(message);
+    }
+
+    /// Marks the spool failed without consuming the writer (for writers owned by an encoder);
+    /// later writes fail.
+    pub fn abort_in_place(&mut self, message: &str) {
+        self.finished = true;
+        self.tx.send_replace(SpoolState::Failed(message.to_owned()));
+    }
+}
+
+impl Write for SpoolWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.finished {
+            return Err(io::Error::other("the spool is closed"));
+        }
+        let n = self.file.write(buf)?;
+        self.hashes.update(&buf[..n]);
+        self.written += n as u64;
+        if self.written - self.published >= PUBLISH_STEP {
+            self.published = self.written;
+            self.tx.send_replace(SpoolState::Writing(self.written));
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for SpoolWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.tx
+                .send_replace(SpoolState::Failed("the backup was interrupted".into()));
+        }
+    }
+}
+
+/// The reading side: hands out independent readers, one per destination.
+/// The spool file is removed when the writer and every reader are gone.
+#[derive(Debug, Clone)]
+pub struct SpoolReaders {
+    path: Arc<tempfile::TempPath>,
+    rx: watch::Receiver<SpoolState>,
+}
+
+struct ReadState {
+    path: Arc<tempfile::TempPath>,
+    rx: watch::Receiver<SpoolState>,
+    file: Option<tokio::fs::File>,
+    offset: u64,
+}
+
+impl SpoolReaders {
+    /// A body that yields the spool from its start, waiting for the writer as needed, and ends
+    /// when the writer finishes (or fails with the writer's error).
+    pub fn reader(&self) -> ByteStream {
+        let state = ReadState {
+            path: self.path.clone(),
+            rx: self.rx.clone(),
+            file: None,
+            offset: 0,
+        };
+        futures::stream::try_unfold(state, |mut st| async move {
+            loop {
+                let current = st.rx.borrow_and_update().clone();
+                let available = match current {
+                    SpoolState::Writing(n) | SpoolState::Done(n) => n,
+                    SpoolState::Failed(message) => {
+                        return Err(StoreError::new(ErrorKind::Other, "source", message));
+                    }
+                };
+                if st.offset < available {
+                    let n = (available - st.offset).min(READ_PIECE) as usize;
+                    let buf = read_at(&mut st, n).await?;
+                    st.offset += n as u64;
+                    return Ok(Some((buf, st)));
+                }
+                if matches!(current, SpoolState::Done(_)) {
+                    return Ok(None);
+                }
+                if st.rx.changed().await.is_err() {
+                    return Err(StoreError::new(
+                        ErrorKind::Other,
+                        "source",
+                        "the backup was interrupted",
+                    ));
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+async fn read_at(st: &mut ReadState, n: usize) -> Result<bytes::Bytes, StoreError> {
+    let spool_err = |e: io::Error| StoreError::from_io("spool", "reading the spool file", e);
+    if st.file.is_none() {
+        let mut f = tokio::fs::File::open(&*st.path).await.map_err(spool_err)?;
+        f.seek(io::SeekFrom::Start(st.offset))
+            .await
+            .map_err(spool_err)?;
+        st.file = Some(f);
+    }
+    let file = st
+        .file
+        .as_mut()
+        .ok_or_else(|| StoreError::new(ErrorKind::Other, "spool", "spool file not open"))?;
+    let mut buf = BytesMut::zeroed(n);
+    file.read_exact(&mut buf).await.map_err(spool_err)?;
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    async fn collect(s: ByteStream) -> Result<Vec<u8>, StoreError> {
+        let parts: Vec<bytes::Bytes> = s.try_collect().await?;
+        Ok(parts.concat())
+    }
+
+    #[tokio::test]
+    async fn readers_follow_the_writer_and_see_everything() {
+        let (mut w, readers) = create(None).unwrap();
+        let early = tokio::spawn(collect(readers.reader()));
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let d2 = data.clone();
+        let digests = tokio::task::spawn_blocking(move || {
+            for piece in d2.chunks(70_000) {
+                w.write_all(piece).unwrap();
+            }
+            w.finish().unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(digests.len, data.len() as u64);
+        assert_eq!(early.await.unwrap().unwrap(), data);
+        let late = collect(readers.reader()).await.unwrap();
+        assert_eq!(late, data);
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_dropped_writer_fails_readers() {
+        let (mut w, readers) = create(None).unwrap();
+        w.write_all(&[1; 2_000_000]).unwrap();
+        w.fail("source died");
+        let err = collect(readers.reader()).await.unwrap_err();
+        assert!(err.to_string().contains("source died"), "{err}");
+
+        let (w, readers) = create(None).unwrap();
+        drop(w);
+        assert!(collect(readers.reader()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn spool_file_is_removed_when_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, readers) = create(Some(dir.path())).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        w.finish().unwrap();
+        drop(readers);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
