@@ -221,7 +221,7 @@ impl Config {
                     Prefix::parse(&p).map_err(|e| {
                         source.error(
                             &with(&at, "prefix"),
-                            &format!("destination {name:?}: {}", e.message()),
+                            &format!("destination {name:?}: invalid prefix: {}", e.message()),
                         )
                     })?
                 }
