@@ -15,6 +15,12 @@ use crate::destinations::Destination;
 use crate::manifest::Manifest;
 use crate::{spool, Error, ExitStatus};
 
+/// An upload running in the background: its result and when it ended.
+type UploadTask = tokio::task::JoinHandle<(
+    cloudmirror_contract::Result<cloudmirror_contract::ObjectMeta>,
+    std::time::Duration,
+)>;
+
 /// Read size from the source.
 const READ_BUF: usize = 256 * 1024;
 
@@ -153,10 +159,10 @@ pub async fn run(
     .await
     .map_err(|e| Error::Failed(format!("the compression task failed: {e}")))?;
 
-    let mut results = Vec::new();
     let (digests, original) = match produced {
         Ok(done) => done,
         Err(message) => {
+            let mut results = Vec::new();
             for (dest, task) in destinations.iter().zip(uploads) {
                 let (res, took) = task
                     .await
@@ -189,6 +195,25 @@ pub async fn run(
         created_at,
         plan.source.file_name().unwrap_or_else(|| "stdin".into()),
     );
+    let results = finish(plan, destinations, uploads, &digests, &manifest, started).await?;
+    Ok(BackupReport {
+        name: plan.name.to_string(),
+        manifest: Some(manifest),
+        destinations: results,
+        error: None,
+    })
+}
+
+/// Waits for each upload, checks what the destination stored, then stores the manifest beside it.
+async fn finish(
+    plan: &BackupPlan,
+    destinations: &[Destination],
+    uploads: Vec<UploadTask>,
+    digests: &Digests,
+    manifest: &Manifest,
+    started: Instant,
+) -> Result<Vec<DestinationResult>, Error> {
+    let mut results = Vec::new();
     let manifest_key = Manifest::key_for(&plan.name)?;
     let manifest_bytes = bytes::Bytes::from(manifest.to_json());
 
@@ -217,7 +242,7 @@ pub async fn run(
         let seconds = started.elapsed().as_secs_f64();
         match &res {
             Ok(()) => {
-                tracing::info!(destination = %dest.name, bytes = digests.len, seconds, "backup stored")
+                tracing::info!(destination = %dest.name, bytes = digests.len, seconds, "backup stored");
             }
             Err(e) => tracing::error!(destination = %dest.name, "backup failed: {e}"),
         }
@@ -229,12 +254,7 @@ pub async fn run(
             error: res.err(),
         });
     }
-    Ok(BackupReport {
-        name: plan.name.to_string(),
-        manifest: Some(manifest),
-        destinations: results,
-        error: None,
-    })
+    Ok(results)
 }
 
 /// Checks an adapter's report of a stored copy against what was written.

@@ -28,10 +28,8 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
                 );
             }
             eprintln!("error: {e}");
-            match e {
-                Error::Store(_) | Error::Failed(_) => ExitStatus::Failure,
-                _ => ExitStatus::Failure,
-            }
+            // Bad config or input, or nothing could be done: 2 either way.
+            ExitStatus::Failure
         }
     }
 }
@@ -92,13 +90,12 @@ async fn backup_cmd(
         Source::File(PathBuf::from(source))
     };
     let compression = config.backup.compress;
-    let name = match name {
-        Some(n) => Key::parse(n).map_err(|e| Error::Usage(format!("--name: {}", e.message())))?,
-        None => {
-            let template = config.backup.name.as_deref().unwrap_or(DEFAULT_TEMPLATE);
-            let inputs = NameInputs::for_source(source.file_name().as_deref(), Utc::now());
-            template::render(template, &inputs, compression)?
-        }
+    let name = if let Some(n) = name {
+        Key::parse(n).map_err(|e| Error::Usage(format!("--name: {}", e.message())))?
+    } else {
+        let template = config.backup.name.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+        let inputs = NameInputs::for_source(source.file_name().as_deref(), Utc::now());
+        template::render(template, &inputs, compression)?
     };
     let level = config.backup.level.unwrap_or(6);
     if level > 9 {
@@ -226,7 +223,7 @@ async fn restore_cmd(
         Some(path) => Output::File(PathBuf::from(path)),
         None => {
             // The manifest says how it was compressed; guess from the name for the default path.
-            let compression = if name.ends_with(".gz") {
+            let compression = if name.to_ascii_lowercase().ends_with(".gz") {
                 cloudmirror::config::Compression::Gzip
             } else {
                 cloudmirror::config::Compression::None

@@ -332,7 +332,11 @@ fn path_string(path: &[Seg]) -> String {
                 }
                 s.push_str(k);
             }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+            Seg::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
+            }
         }
     }
     s
@@ -446,7 +450,7 @@ impl SourceIndex {
     fn deserialize<T: DeserializeOwned>(&self, value: toml::Value, at: &[Seg]) -> Result<T, Error> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let mut path = at.to_vec();
-            for seg in e.path().iter() {
+            for seg in e.path() {
                 match seg {
                     serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
                     serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
@@ -519,18 +523,16 @@ fn substitute_env(
     source: &SourceIndex,
 ) -> Result<(), Error> {
     match value {
-        toml::Value::String(s) => {
-            if s.contains('$') {
-                *s = expand(s, env).map_err(|var| {
-                    source.error(
-                        path,
-                        &format!(
-                            "{}: environment variable {var} is not set",
-                            path_string(path)
-                        ),
-                    )
-                })?;
-            }
+        toml::Value::String(s) if s.contains('$') => {
+            *s = expand(s, env).map_err(|var| {
+                source.error(
+                    path,
+                    &format!(
+                        "{}: environment variable {var} is not set",
+                        path_string(path)
+                    ),
+                )
+            })?;
         }
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {

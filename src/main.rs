@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Compress and checksum a backup once, mirror it to several clouds at once, verify and restore it.
 #[derive(Debug, Parser)]
+#[allow(clippy::doc_markdown)] // doc comments here are --help text, not Markdown
 #[command(name = "cloudmirror", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Config file (default: $CLOUDMIRROR_CONFIG, then ./cloudmirror.toml, then a local ./backups folder).

@@ -183,9 +183,8 @@ fn write_verified(
                 .is_ok()
                 .then(|| io::copy(dec.get_mut(), &mut io::sink()));
             match (res, rest) {
-                (Ok(n), Some(Ok(_))) => Ok(n),
                 (Err(e), _) | (_, Some(Err(e))) => Err(e),
-                (Ok(n), None) => Ok(n),
+                (Ok(n), _) => Ok(n),
             }
         }
         Compression::None => io::copy(&mut hashing, &mut sink),

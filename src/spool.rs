@@ -225,7 +225,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_or_dropped_writer_fails_readers() {
         let (mut w, readers) = create(None).unwrap();
-        w.write_all(&[1; 2_000_000]).unwrap();
+        w.write_all(&vec![1; 2_000_000]).unwrap();
         w.fail("source died");
         let err = collect(readers.reader()).await.unwrap_err();
         assert!(err.to_string().contains("source died"), "{err}");

@@ -1,5 +1,17 @@
 //! End-to-end tests of the `cloudmirror` binary: each runs the built command in a scratch folder.
 
+// Test helpers are crate-internal and read best without pedantic ceremony.
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::doc_markdown,
+    clippy::missing_panics_doc,
+    clippy::new_without_default
+)]
+
 mod common;
 
 mod backup_restore;

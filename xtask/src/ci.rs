@@ -1,0 +1,92 @@
+//! `cargo xtask ci`: what CI runs, and what the README's test command is.
+//!
+//! fmt check, clippy with `-D warnings`, provisioning of test services, then every test (the
+//! ignored 1 GiB memory test included). Under `CI=true` a service that cannot be provisioned is a
+//! failure; elsewhere the tests that need it are listed as skipped.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::provision;
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    step("cargo fmt --check", &["fmt", "--all", "--", "--check"], &[])?;
+    step(
+        "cargo clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    match provision::s3s_fs() {
+        Ok(path) => {
+            println!("xtask: s3s-fs: {}", path.display());
+            env.push(("CLOUDMIRROR_S3S_FS".into(), path.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and the S3 test server is unavailable: {why}")
+        }
+        Err(why) => skipped.push(format!(
+            "S3 real-server tests (crates/cloudmirror-s3/tests/real_server.rs): {why}"
+        )),
+    }
+
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    step(
+        "cargo test",
+        &["test", "--workspace", "--all-targets"],
+        &env_refs,
+    )?;
+    step("doc tests", &["test", "--workspace", "--doc"], &env_refs)?;
+    if quick {
+        skipped.push("the 1 GiB flat-memory test (--quick)".into());
+    } else {
+        step(
+            "1 GiB flat-memory test",
+            &[
+                "test",
+                "-p",
+                "cloudmirror",
+                "--test",
+                "it",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ],
+            &env_refs,
+        )?;
+    }
+    if skipped.is_empty() {
+        println!("xtask ci: all checks passed, nothing skipped");
+    } else {
+        println!("xtask ci: all checks passed; SKIPPED:");
+        for s in &skipped {
+            println!("  - {s}");
+        }
+    }
+    Ok(())
+}
+
+fn step(what: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    println!("xtask ci: {what}");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .with_context(|| format!("cannot run {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
