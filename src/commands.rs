@@ -39,9 +39,17 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
     let config = Config::discover(cli.config.as_deref(), &env)?;
     tracing::debug!(config = %config.origin, "configuration loaded");
     match &cli.command {
-        Command::Backup { source, name } => {
+        Command::Backup {
+            source,
+            name,
+            verify,
+        } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
-            backup_cmd(cli, &config, &dests, source, name.as_deref()).await
+            backup_cmd(cli, &config, &dests, source, name.as_deref(), *verify).await
+        }
+        Command::Verify { name, deep } => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            verify_cmd(cli, &dests, name.as_deref(), *deep).await
         }
         Command::List => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -83,6 +91,7 @@ async fn backup_cmd(
     dests: &[Destination],
     source: &str,
     name: Option<&str>,
+    verify: bool,
 ) -> Result<ExitStatus, Error> {
     let source = if source == "-" {
         Source::Stdin
@@ -116,8 +125,23 @@ async fn backup_cmd(
             .map(|p| config.resolve_path(p)),
     };
     let pb = progress_bar(cli);
-    let report = backup::run(&plan, dests, &pb).await?;
+    let mut report = backup::run(&plan, dests, &pb).await?;
     pb.finish_and_clear();
+    if verify {
+        for (result, dest) in report.destinations.iter_mut().zip(dests) {
+            if result.ok {
+                let check = cloudmirror::verify::check_copy(dest, &plan.name, false).await;
+                if !check.ok() {
+                    result.ok = false;
+                    result.error = Some(format!(
+                        "verification ({}) failed: {}",
+                        check.method,
+                        check.detail.unwrap_or_else(|| check.status.to_owned())
+                    ));
+                }
+            }
+        }
+    }
     let status = if report.error.is_some() {
         ExitStatus::Failure
     } else {
@@ -265,6 +289,67 @@ async fn restore_cmd(
         );
     }
     Ok(ExitStatus::Success)
+}
+
+async fn verify_cmd(
+    cli: &Cli,
+    dests: &[Destination],
+    name: Option<&str>,
+    deep: bool,
+) -> Result<ExitStatus, Error> {
+    let mut checks = Vec::new();
+    for dest in dests {
+        let names: Vec<Key> =
+            match name {
+                Some(n) => vec![Key::parse(n)
+                    .map_err(|e| Error::Usage(format!("backup name: {}", e.message())))?],
+                None => match catalog::backups_on(dest).await {
+                    Ok(list) => list
+                        .iter()
+                        .filter_map(|b| Key::parse(&b.name).ok())
+                        .collect(),
+                    Err(e) => {
+                        checks.push(cloudmirror::verify::CopyCheck {
+                            destination: dest.name.clone(),
+                            name: String::new(),
+                            status: "error",
+                            method: "listing".into(),
+                            detail: Some(e.to_string()),
+                        });
+                        continue;
+                    }
+                },
+            };
+        for n in &names {
+            checks.push(cloudmirror::verify::check_copy(dest, n, deep).await);
+        }
+    }
+    let ok = checks.iter().filter(|c| c.ok()).count();
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({ "ok": ok == checks.len(), "checks": checks })
+        );
+    } else if checks.is_empty() {
+        println!("no backups to verify");
+    } else {
+        for c in &checks {
+            let detail = c
+                .detail
+                .as_deref()
+                .map(|d| format!("  {d}"))
+                .unwrap_or_default();
+            println!(
+                "{:<8} {:<16} {}  ({}){detail}",
+                c.status, c.destination, c.name, c.method
+            );
+        }
+    }
+    Ok(if checks.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::from_counts(ok, checks.len())
+    })
 }
 
 async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<ExitStatus, Error> {

@@ -10,6 +10,7 @@
 //! - [`restore`]: download, verify size and SHA-256 while decompressing, fall back to the next copy.
 //! - [`catalog`]: `list` and `delete` (a backup is an object with a manifest beside it).
 //! - [`template`]: backup name templates.
+//! - [`verify`]: does each copy still match its manifest (provider checksums, or a deep re-hash).
 
 pub mod backup;
 pub mod catalog;
@@ -21,5 +22,6 @@ pub mod prefixed;
 pub mod restore;
 pub mod spool;
 pub mod template;
+pub mod verify;
 
 pub use error::{Error, ExitStatus};

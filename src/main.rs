@@ -47,6 +47,9 @@ pub(crate) enum Command {
         /// Stored name, instead of the `[backup] name` template.
         #[arg(long)]
         name: Option<String>,
+        /// Check each stored copy right after upload (size and the provider's checksum).
+        #[arg(long)]
+        verify: bool,
     },
     /// List the backups on each destination and where each one is present.
     List,
@@ -64,6 +67,15 @@ pub(crate) enum Command {
         /// Overwrite an existing output file without asking.
         #[arg(long)]
         yes: bool,
+    },
+    /// Check that each destination still holds intact copies (size and provider checksum;
+    /// --deep downloads and re-hashes).
+    Verify {
+        /// One backup (default: every backup on each destination).
+        name: Option<String>,
+        /// Download every copy and re-hash it.
+        #[arg(long)]
+        deep: bool,
     },
     /// Delete a backup and its manifest from the selected destinations.
     Delete {

@@ -168,7 +168,7 @@ path = "b"
     );
     let data = json_export(5000);
     s.write("db.json", &data);
-    s.run(&["backup", "db.json", "--name", "db.json.gz"])
+    s.run(&["backup", "db.json", "--name", "db.json.gz", "--verify"])
         .expect_code(0);
     // Corrupt the copy on `a`: same size, one byte flipped in the middle.
     let path = s.join("a/db.json.gz");
@@ -176,6 +176,19 @@ path = "b"
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
+
+    let verify = s.run(&["verify", "--json"]).expect_code(1);
+    let checks = verify.json()["checks"].as_array().unwrap().clone();
+    let status_of =
+        |d: &str| checks.iter().find(|c| c["destination"] == d).unwrap()["status"].clone();
+    assert_eq!(status_of("a"), "corrupt", "{checks:?}");
+    assert_eq!(status_of("b"), "ok", "{checks:?}");
+    s.run(&["verify", "db.json.gz", "--deep", "--to", "b"])
+        .expect_code(0);
+    let deep_a = s
+        .run(&["verify", "db.json.gz", "--deep", "--to", "a"])
+        .expect_code(2);
+    assert!(deep_a.stdout.contains("corrupt"), "{}", deep_a.stdout);
 
     let refused = s
         .run(&["restore", "db.json.gz", "--from", "a", "-o", "out.json"])
