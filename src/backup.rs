@@ -31,6 +31,9 @@ pub enum Source {
     File(PathBuf),
     /// Standard input (`-`).
     Stdin,
+    /// A shell command whose standard output is the backup (`--exec`, `[backup] exec`). Its
+    /// standard error is passed through; a non-zero exit fails the backup everywhere.
+    Exec(String),
 }
 
 impl Source {
@@ -39,6 +42,20 @@ impl Source {
         match self {
             Source::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
             Source::Stdin => None,
+            // The program's name only: the rest of a command line may hold credentials.
+            Source::Exec(cmd) => cmd
+                .split_whitespace()
+                .next()
+                .and_then(|prog| Path::new(prog).file_name())
+                .map(|n| n.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// What the manifest records as the source (never a command line, which may hold secrets).
+    pub fn manifest_label(&self) -> String {
+        match self {
+            Source::Exec(_) => format!("exec:{}", self.file_name().unwrap_or_default()),
+            _ => self.file_name().unwrap_or_else(|| "stdin".into()),
         }
     }
 
@@ -46,6 +63,17 @@ impl Source {
     pub fn open(&self) -> Result<(Box<dyn Read + Send>, Option<u64>), Error> {
         match self {
             Source::Stdin => Ok((Box::new(io::stdin()), None)),
+            Source::Exec(cmd) => {
+                let child = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| Error::Input(format!("cannot start the --exec command: {e}")))?;
+                Ok((Box::new(ExecReader { child, done: false }), None))
+            }
             Source::File(p) => {
                 let meta = std::fs::metadata(p).map_err(|e| {
                     Error::Input(format!("cannot read source {}: {e}", p.display()))
@@ -193,7 +221,7 @@ pub async fn run(
         original,
         plan.compression,
         created_at,
-        plan.source.file_name().unwrap_or_else(|| "stdin".into()),
+        plan.source.manifest_label(),
     );
     let results = finish(plan, destinations, uploads, &digests, &manifest, started).await?;
     Ok(BackupReport {
@@ -284,6 +312,7 @@ fn describe(source: &Source) -> String {
     match source {
         Source::File(p) => p.display().to_string(),
         Source::Stdin => "standard input".into(),
+        Source::Exec(_) => format!("command `{}`", source.file_name().unwrap_or_default()),
     }
 }
 
@@ -376,6 +405,48 @@ impl FinishWrite for Plain {
     fn abort(&mut self, message: &str) {
         if let Some(w) = self.0.take() {
             w.fail(message);
+        }
+    }
+}
+
+/// The standard output of a running command; at its end, a non-zero exit status is a read error,
+/// so the backup fails instead of storing a truncated dump.
+struct ExecReader {
+    child: std::process::Child,
+    done: bool,
+}
+
+impl Read for ExecReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let n = match self.child.stdout.as_mut() {
+            Some(out) => out.read(buf)?,
+            None => 0,
+        };
+        if n > 0 {
+            return Ok(n);
+        }
+        self.done = true;
+        drop(self.child.stdout.take());
+        let status = self.child.wait()?;
+        if status.success() {
+            Ok(0)
+        } else {
+            Err(io::Error::other(format!(
+                "the command exited with {status}"
+            )))
+        }
+    }
+}
+
+impl Drop for ExecReader {
+    fn drop(&mut self) {
+        if !self.done {
+            // The backup was abandoned (a spool error): do not leave the command running.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

@@ -41,11 +41,18 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
     match &cli.command {
         Command::Backup {
             source,
+            exec,
             name,
             verify,
         } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
-            backup_cmd(cli, &config, &dests, source, name.as_deref(), *verify).await
+            let opts = BackupOpts {
+                source: source.as_deref(),
+                exec: exec.as_deref(),
+                name: name.as_deref(),
+                verify: *verify,
+            };
+            backup_cmd(cli, &config, &dests, &opts).await
         }
         Command::Verify { name, deep } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -85,18 +92,41 @@ fn progress_bar(cli: &Cli) -> ProgressBar {
     pb
 }
 
+/// What `backup` was asked to do.
+#[derive(Debug, Clone, Copy)]
+struct BackupOpts<'a> {
+    source: Option<&'a str>,
+    exec: Option<&'a str>,
+    name: Option<&'a str>,
+    verify: bool,
+}
+
 async fn backup_cmd(
     cli: &Cli,
     config: &Config,
     dests: &[Destination],
-    source: &str,
-    name: Option<&str>,
-    verify: bool,
+    opts: &BackupOpts<'_>,
 ) -> Result<ExitStatus, Error> {
-    let source = if source == "-" {
-        Source::Stdin
-    } else {
-        Source::File(PathBuf::from(source))
+    let BackupOpts {
+        source,
+        exec,
+        name,
+        verify,
+    } = *opts;
+    if source.is_some() && exec.is_some() {
+        return Err(Error::Usage(
+            "give either a source or --exec, not both".into(),
+        ));
+    }
+    let source = match (source, exec.or(config.backup.exec.as_deref())) {
+        (Some("-"), _) => Source::Stdin,
+        (Some(path), _) => Source::File(PathBuf::from(path)),
+        (None, Some(cmd)) => Source::Exec(cmd.to_owned()),
+        (None, None) => {
+            return Err(Error::Usage(
+                "nothing to back up: give a FILE, - for standard input, or --exec COMMAND (or set [backup] exec)".into(),
+            ))
+        }
     };
     let compression = config.backup.compress;
     let name = if let Some(n) = name {

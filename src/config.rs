@@ -87,6 +87,8 @@ pub struct BackupConfig {
     pub compress: Compression,
     /// gzip level 0-9 (default 6).
     pub level: Option<u32>,
+    /// Shell command whose standard output is backed up when `backup` gets no source.
+    pub exec: Option<String>,
     /// Folder for the spool file the compressed backup is staged in (default: the system temp folder).
     pub spool_dir: Option<PathBuf>,
 }

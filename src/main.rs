@@ -1,6 +1,9 @@
 //! The `cloudmirror` command line: parses arguments, loads the config, runs one command, prints
 //! results to stdout and logs to stderr, and exits 0 (all good), 1 (partial) or 2 (failed / bad input).
 
+// Doc comments in this file are --help text for people, not Markdown.
+#![allow(clippy::doc_markdown)]
+
 mod commands;
 
 use std::path::PathBuf;
@@ -10,7 +13,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Compress and checksum a backup once, mirror it to several clouds at once, verify and restore it.
 #[derive(Debug, Parser)]
-#[allow(clippy::doc_markdown)] // doc comments here are --help text, not Markdown
 #[command(name = "cloudmirror", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Config file (default: $CLOUDMIRROR_CONFIG, then ./cloudmirror.toml, then a local ./backups folder).
@@ -43,7 +45,11 @@ pub(crate) enum Command {
     /// Back up a file (or - for standard input) to every selected destination.
     Backup {
         /// The file to back up, or - for standard input.
-        source: String,
+        source: Option<String>,
+        /// Back up the standard output of this shell command (e.g. "pg_dump $DATABASE_URL");
+        /// a non-zero exit fails the backup everywhere.
+        #[arg(long, value_name = "COMMAND")]
+        exec: Option<String>,
         /// Stored name, instead of the `[backup] name` template.
         #[arg(long)]
         name: Option<String>,

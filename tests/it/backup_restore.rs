@@ -245,3 +245,58 @@ fn uncompressed_backups_round_trip() {
         std::fs::read(s.join("dump.sql")).unwrap()
     );
 }
+
+#[test]
+fn exec_source_streams_stdout_and_a_failing_command_leaves_nothing() {
+    let s = Scratch::new();
+    s.write("cloudmirror.toml", "[[destinations]]\nname = \"a\"\ntype = \"local\"\npath = \"a\"\n[[destinations]]\nname = \"b\"\ntype = \"local\"\npath = \"b\"\n");
+    let ok = s
+        .run(&[
+            "backup",
+            "--exec",
+            "seq 1 50000",
+            "--name",
+            "seq.txt.gz",
+            "--json",
+        ])
+        .expect_code(0);
+    assert_eq!(ok.json()["manifest"]["source"], "exec:seq");
+    s.run(&["restore", "seq.txt.gz", "-o", "seq.txt"])
+        .expect_code(0);
+    let expected: String = (1..=50000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(
+        std::fs::read_to_string(s.join("seq.txt")).unwrap(),
+        expected
+    );
+
+    // Output then a non-zero exit: the backup fails everywhere and nothing is stored.
+    let failed = s
+        .run(&[
+            "backup",
+            "--exec",
+            "seq 1 300000; echo 'dump failed' >&2; exit 3",
+            "--name",
+            "bad.gz",
+        ])
+        .expect_code(2);
+    assert!(
+        failed.stderr.contains("dump failed"),
+        "the command's stderr is shown: {}",
+        failed.stderr
+    );
+    assert!(failed.stderr.contains("exited with"), "{}", failed.stderr);
+    for dest in ["a", "b"] {
+        let names: Vec<String> = std::fs::read_dir(s.join(dest))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.contains("bad")),
+            "{dest}: {names:?}"
+        );
+    }
+    assert_eq!(
+        crate::common::listed_names(&s.run(&["list", "--json"])),
+        vec!["seq.txt.gz".to_owned()]
+    );
+}

@@ -9,7 +9,8 @@
     clippy::case_sensitive_file_extension_comparisons,
     clippy::doc_markdown,
     clippy::missing_panics_doc,
-    clippy::new_without_default
+    clippy::new_without_default,
+    clippy::format_collect
 )]
 
 mod common;
