@@ -3,7 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use cloudmirror_contract::Store;
+use async_trait::async_trait;
+use cloudmirror_contract::{
+    ByteStream, Capabilities, ErrorKind, Key, ObjectMeta, ObjectStream, Prefix, Store,
+};
 use cloudmirror_local::{LocalConfig, LocalStore};
 
 use crate::config::{Config, DestinationConfig};
@@ -30,14 +33,14 @@ impl fmt::Debug for Destination {
     }
 }
 
-/// Opens every destination `to` selects (all when empty). Settings are validated before anything
-/// is uploaded: one bad destination stops the command with an error naming its field.
+/// Opens every destination `to` selects (all when empty), concurrently. Settings are validated
+/// before anything is uploaded: one bad setting stops the command with an error naming its field.
+/// A destination that is unreachable or refuses our credentials while opening does not stop the
+/// others: it becomes a store whose every operation fails with that error.
 pub async fn open_selected(config: &Config, to: &[String]) -> Result<Vec<Destination>, Error> {
-    let mut out = Vec::new();
-    for dest in config.select(to)? {
-        out.push(open(config, dest).await?);
-    }
-    Ok(out)
+    let selected = config.select(to)?;
+    let opened = futures::future::join_all(selected.iter().map(|d| open(config, d))).await;
+    opened.into_iter().collect()
 }
 
 /// Opens one destination.
@@ -51,6 +54,14 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
             c.path = config.resolve_path(&c.path);
             Arc::new(LocalStore::new(c))
         }
+        "dropbox" => {
+            let c: cloudmirror_dropbox::DropboxConfig = config.adapter_settings(dest)?;
+            opened(config, dest, cloudmirror_dropbox::DropboxStore::new(c))?
+        }
+        "supabase" => {
+            let c: cloudmirror_supabase::SupabaseConfig = config.adapter_settings(dest)?;
+            opened(config, dest, cloudmirror_supabase::SupabaseStore::new(c).await)?
+        }
         other => {
             return Err(config.destination_error(
                 dest,
@@ -59,8 +70,6 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
             ))
         }
     };
-    // Adapters are built before any transfer, so settings errors surface first.
-    std::future::ready(()).await;
     let store: Arc<dyn Store> = if dest.prefix.is_root() {
         store
     } else {
@@ -71,4 +80,64 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
         kind: dest.kind.clone(),
         store,
     })
+}
+
+/// Turns an adapter's construction result into a store: invalid settings are config errors (exit 2),
+/// anything else (unreachable, unauthorized) a store that fails every operation with that error.
+fn opened<S: Store + 'static>(
+    config: &Config,
+    dest: &DestinationConfig,
+    result: cloudmirror_contract::Result<S>,
+) -> Result<Arc<dyn Store>, Error> {
+    match result {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(e) if e.kind() == ErrorKind::InvalidInput => {
+            Err(config.destination_error(dest, None, &e.to_string()))
+        }
+        Err(e) => {
+            tracing::warn!(destination = %dest.name, "cannot open destination: {e}");
+            Ok(Arc::new(FailedStore {
+                kind: e.kind(),
+                backend: e.backend(),
+                message: e.message().to_owned(),
+            }))
+        }
+    }
+}
+
+/// A destination that could not be opened: every operation fails with the opening error.
+#[derive(Debug)]
+struct FailedStore {
+    kind: ErrorKind,
+    backend: &'static str,
+    message: String,
+}
+
+impl FailedStore {
+    fn error(&self) -> cloudmirror_contract::Error {
+        cloudmirror_contract::Error::new(self.kind, self.backend, self.message.clone())
+    }
+}
+
+#[async_trait]
+impl Store for FailedStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            backend: self.backend,
+            chunk_size: None,
+            list_page_size: None,
+        }
+    }
+    async fn upload(&self, _: &Key, _: ByteStream, _: Option<u64>) -> cloudmirror_contract::Result<ObjectMeta> {
+        Err(self.error())
+    }
+    fn list<'a>(&'a self, _: &'a Prefix) -> ObjectStream<'a> {
+        Box::pin(futures::stream::once(async move { Err(self.error()) }))
+    }
+    async fn download(&self, _: &Key) -> cloudmirror_contract::Result<ByteStream> {
+        Err(self.error())
+    }
+    async fn delete(&self, _: &Key) -> cloudmirror_contract::Result<()> {
+        Err(self.error())
+    }
 }

@@ -1,1 +1,40 @@
-//! Placeholder: the dropbox adapter is being written (see its issue).
+//! Dropbox as a cloudmirror store: personal accounts, app folders and Dropbox Business team spaces.
+//!
+//! A guided tour:
+//! - [`DropboxConfig`] is the `type = "dropbox"` destination: `folder`, `app_key`, `app_secret`,
+//!   `refresh_token`, and optionally `select_user` (team member id, sent as
+//!   `Dropbox-API-Select-User`), `root_namespace_id` (sent as `Dropbox-API-Path-Root`, or `"auto"`
+//!   to look it up from `users/get_current_account`), `chunk_size` (multiple of 4 MiB, default
+//!   48 MiB), `list_page_size` and URL overrides for fakes and proxies.
+//! - [`DropboxStore`] implements [`cloudmirror_contract::Store`]. Access tokens come from the
+//!   refresh-token grant (the `oauth2` crate), are cached, refreshed five minutes before expiry and
+//!   once more on a 401 `expired_access_token`. Bodies that fit in one chunk go up in a single
+//!   `files/upload`; larger ones stream through an upload session (`start` / `append_v2` / `finish`),
+//!   one chunk in memory, resuming from `correct_offset` on `incorrect_offset`. Nothing is visible
+//!   before `finish`, and the `content_hash` Dropbox returns is checked against our own.
+//! - Every request goes through the contract's [`cloudmirror_contract::RetryPolicy`] (429 with
+//!   `Retry-After`, `too_many_write_operations`, 5xx); route errors map by their `.tag`.
+//! - Keys map to `folder/key`; listings use recursive `list_folder` and return files only, keys in
+//!   the case Dropbox displays them.
+//!
+//! ```
+//! use cloudmirror_dropbox::{DropboxConfig, DropboxStore};
+//! let mut config = DropboxConfig::new("/DATABASE-BACKUPS", "app-key", "app-secret", "refresh-token");
+//! config.chunk_size = Some("5MiB".parse().unwrap());
+//! let err = DropboxStore::new(config).unwrap_err();
+//! assert!(err.to_string().contains("chunk_size must be a multiple of 4 MiB"));
+//! ```
+
+mod auth;
+mod client;
+mod config;
+mod error;
+mod list;
+mod store;
+mod upload;
+
+pub use config::{DropboxConfig, DEFAULT_CHUNK_SIZE};
+pub use store::DropboxStore;
+
+/// The backend name in errors and capabilities.
+const BACKEND: &str = "dropbox";

@@ -1,1 +1,553 @@
-//! Placeholder: the dropbox fake is being written (see the dropbox adapter issue).
+//! A stateful fake of the Dropbox API v2 (OAuth token route, RPC and content routes) on 127.0.0.1.
+//!
+//! [`FakeDropbox`] keeps files in memory per namespace (one home namespace per member and, with a
+//! team space, one team root namespace) and enforces what the real API enforces: bearer tokens
+//! that expire, the refresh-token grant with the right app key and secret, `Dropbox-API-Select-User`
+//! for team tokens, `Dropbox-API-Path-Root` checked against the member's root namespace (HTTP 422
+//! `invalid_root` otherwise), an ASCII-only `Dropbox-API-Arg` header, the single-request upload
+//! size limit, upload-session offsets (`incorrect_offset` with `correct_offset`), case-insensitive
+//! paths (`path_lower` is the key, `path_display` keeps the case) and paginated `list_folder`.
+//! Errors use the real shapes: 409 route errors with nested `.tag`s, 401 `AuthError`s, 400 plain
+//! text, 429 with `Retry-After`. Fault injection helpers fail, throttle or cut requests.
+//!
+//! The RPC, content and token routes all live on one server: point `api_url` and `content_url` at
+//! [`FakeDropbox::uri`] and `token_url` at [`FakeDropbox::token_url`].
+
+// Reason: handlers return ready responses as their error; one per request, size is irrelevant.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod files;
+mod wire;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use wire::{auth_error, content_arg, route_error, rpc_arg, text};
+
+/// The app key the fake accepts by default.
+pub const APP_KEY: &str = "fake-dropbox-app-key";
+/// The app secret the fake accepts by default.
+pub const APP_SECRET: &str = "fake-dropbox-app-secret";
+/// The refresh token the fake accepts by default.
+pub const REFRESH_TOKEN: &str = "fake-dropbox-refresh-token";
+/// The folder [`FakeDropbox::destination_toml`] points the adapter at.
+pub const FOLDER: &str = "/DATABASE-BACKUPS";
+/// The team member ids of [`FakeDropboxOptions::team`] (the first is the one used by default).
+pub const MEMBER_IDS: [&str; 2] = ["dbmid:AAFakeMemberOne", "dbmid:AAFakeMemberTwo"];
+/// The team root namespace id in team-space mode.
+pub const TEAM_ROOT_NAMESPACE_ID: &str = "7001";
+
+/// Knobs of a [`FakeDropbox`].
+#[derive(Debug, Clone)]
+pub struct FakeDropboxOptions {
+    /// The app key the token route accepts.
+    pub app_key: String,
+    /// The app secret the token route accepts.
+    pub app_secret: String,
+    /// The refresh token the token route accepts.
+    pub refresh_token: String,
+    /// The `expires_in` of issued access tokens.
+    pub token_lifetime: Duration,
+    /// Largest body of one `files/upload` or upload-session request (150 MiB like the real API).
+    pub single_upload_limit: u64,
+    /// Upper bound of `list_folder` pages, whatever `limit` the client asks for.
+    pub max_page_size: Option<usize>,
+    /// Issued tokens are team tokens: user calls need `Dropbox-API-Select-User` with a member id.
+    pub team_token: bool,
+    /// Members have a team space: the root namespace differs from their home namespace.
+    pub team_space: bool,
+}
+
+impl Default for FakeDropboxOptions {
+    fn default() -> Self {
+        Self {
+            app_key: APP_KEY.to_owned(),
+            app_secret: APP_SECRET.to_owned(),
+            refresh_token: REFRESH_TOKEN.to_owned(),
+            token_lifetime: Duration::from_secs(14_400),
+            single_upload_limit: 150 * 1024 * 1024,
+            max_page_size: None,
+            team_token: false,
+            team_space: false,
+        }
+    }
+}
+
+impl FakeDropboxOptions {
+    /// A Dropbox Business team: team tokens (Select-User required) and a team space.
+    pub fn team() -> Self {
+        Self {
+            team_token: true,
+            team_space: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// A running fake Dropbox; stops when dropped.
+pub struct FakeDropbox {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for FakeDropbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeDropbox")
+            .field("uri", &self.server.uri())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeDropbox {
+    /// Starts a fake personal account with the default credentials.
+    pub async fn start() -> Self {
+        Self::start_with(FakeDropboxOptions::default()).await
+    }
+
+    /// Starts a fake with `options`.
+    pub async fn start_with(options: FakeDropboxOptions) -> Self {
+        let server = MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
+        let state = Arc::new(Mutex::new(State::new(options)));
+        Mock::given(wiremock::matchers::any())
+            .respond_with(Router(state.clone()))
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+
+    /// The base URL of the RPC and content routes (`http://127.0.0.1:PORT`).
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The OAuth token route.
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/token", self.server.uri())
+    }
+
+    /// A ready `[[destinations]]` table pointing the adapter at this fake with working credentials
+    /// (and, in team mode, the first member and the team root namespace).
+    pub fn destination_toml(&self, name: &str) -> String {
+        let st = self.lock();
+        let mut out = format!(
+            "[[destinations]]\nname = \"{name}\"\ntype = \"dropbox\"\nfolder = \"{FOLDER}\"\n\
+             app_key = \"{}\"\napp_secret = \"{}\"\nrefresh_token = \"{}\"\n",
+            st.opts.app_key, st.opts.app_secret, st.opts.refresh_token
+        );
+        if st.opts.team_token {
+            let _ = writeln!(out, "select_user = \"{}\"", MEMBER_IDS[0]);
+        }
+        if st.opts.team_space {
+            let _ = writeln!(out, "root_namespace_id = \"{TEAM_ROOT_NAMESPACE_ID}\"");
+        }
+        let _ = writeln!(
+            out,
+            "chunk_size = \"4MiB\"\napi_url = \"{uri}\"\ncontent_url = \"{uri}\"\ntoken_url = \"{uri}/oauth2/token\"",
+            uri = self.server.uri()
+        );
+        out
+    }
+
+    /// The first member's home namespace id.
+    pub fn home_namespace_id(&self) -> String {
+        self.lock().members[0].home_ns.clone()
+    }
+
+    /// The first member's root namespace id (the team root in team-space mode, else the home).
+    pub fn root_namespace_id(&self) -> String {
+        let st = self.lock();
+        st.root_ns(0)
+    }
+
+    /// `path_display` of every file in the namespace `ns_id`, sorted.
+    pub fn paths_in(&self, ns_id: &str) -> Vec<String> {
+        let st = self.lock();
+        let mut out: Vec<String> = st
+            .namespaces
+            .get(ns_id)
+            .map(|ns| ns.values().map(|f| f.path_display.clone()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// `path_display` of every file in the namespace the adapter writes to when configured by
+    /// [`FakeDropbox::destination_toml`] (the root namespace), sorted.
+    pub fn object_keys(&self) -> Vec<String> {
+        self.paths_in(&self.root_namespace_id())
+    }
+
+    /// The content of the file at the Dropbox `path` (e.g. `/DATABASE-BACKUPS/a.gz`, any case) in
+    /// the root namespace.
+    pub fn object(&self, path: &str) -> Option<Vec<u8>> {
+        let st = self.lock();
+        let ns = st.root_ns(0);
+        st.namespaces
+            .get(&ns)
+            .and_then(|files| files.get(&path.to_lowercase()))
+            .map(|f| f.data.clone())
+    }
+
+    /// Stores a file directly (no request), e.g. one whose case differs from the adapter's folder.
+    pub fn put_object(&self, path: &str, data: &[u8]) {
+        let mut st = self.lock();
+        let ns = st.root_ns(0);
+        let _ = st.commit(&ns, path, &json!("overwrite"), data.to_vec(), None);
+    }
+
+    /// Requests received so far for `route` (`"files/upload"`, `"oauth2/token"`, ...).
+    pub fn requests(&self, route: &str) -> u64 {
+        self.lock().counts.get(route).copied().unwrap_or(0)
+    }
+
+    /// Access tokens issued so far.
+    pub fn token_requests(&self) -> u64 {
+        self.lock().tokens_issued
+    }
+
+    /// 401 responses sent so far.
+    pub fn unauthorized_responses(&self) -> u64 {
+        self.lock().unauthorized
+    }
+
+    /// Upload sessions started and not finished.
+    pub fn open_sessions(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Makes the next `n` requests to `route` (`""` = any route) fail with `status`: 429 carries
+    /// `Retry-After: 1` and a `too_many_requests` body, 409 a `too_many_write_operations` route
+    /// error, 401 `expired_access_token`, anything else a plain-text body.
+    pub fn fail_next(&self, route: &str, n: u32, status: u16) {
+        self.push_fault(route, n, status, Some(1), false);
+    }
+
+    /// Makes the next `n` requests to `route` answer 429 with `Retry-After: retry_after_secs`.
+    pub fn throttle_next(&self, route: &str, n: u32, retry_after_secs: u64) {
+        self.push_fault(route, n, 429, Some(retry_after_secs), false);
+    }
+
+    /// Carries out the next request to `route` but answers `status` (a lost response).
+    pub fn lose_next_response(&self, route: &str, status: u16) {
+        self.push_fault(route, 1, status, None, true);
+    }
+
+    /// The next `upload_session/append_v2` keeps only the first `bytes` of its body and answers 503
+    /// (a connection dropped mid-body).
+    pub fn accept_partial_next_append(&self, bytes: usize) {
+        self.lock().partial_append = Some(bytes);
+    }
+
+    /// Expires every access token issued so far (the next call gets 401 `expired_access_token`).
+    pub fn expire_tokens(&self) {
+        let now = Instant::now();
+        for exp in self.lock().tokens.values_mut() {
+            *exp = now;
+        }
+    }
+
+    /// Expires every access token right after the next request to `route` is answered.
+    pub fn expire_tokens_after_next(&self, route: &str) {
+        self.lock().expire_after = Some(route.to_owned());
+    }
+
+    /// Right after the next request to `route` is answered, every open upload session loses its
+    /// last `bytes` bytes (a server-side loss the client cannot repair from the chunk it holds).
+    pub fn truncate_sessions_after_next(&self, route: &str, bytes: usize) {
+        self.lock().truncate_after = Some((route.to_owned(), bytes));
+    }
+
+    /// Revokes the refresh token: the token route answers `invalid_grant` from now on.
+    pub fn revoke_refresh_token(&self) {
+        self.lock().refresh_revoked = true;
+    }
+
+    fn push_fault(&self, route: &str, n: u32, status: u16, retry_after: Option<u64>, after: bool) {
+        self.lock().faults.push(Fault {
+            route: route.to_owned(),
+            remaining: n,
+            status,
+            retry_after,
+            after,
+        });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One stored file.
+#[derive(Debug, Clone)]
+struct FileEntry {
+    path_display: String,
+    data: Vec<u8>,
+    rev: String,
+    id: String,
+    server_modified: String,
+    content_hash: String,
+}
+
+#[derive(Debug)]
+struct Member {
+    id: String,
+    home_ns: String,
+    name: String,
+}
+
+#[derive(Debug)]
+struct Session {
+    data: Vec<u8>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Listing {
+    entries: Vec<Value>,
+    pos: usize,
+    page: usize,
+}
+
+#[derive(Debug)]
+struct Fault {
+    route: String,
+    remaining: u32,
+    status: u16,
+    retry_after: Option<u64>,
+    after: bool,
+}
+
+/// Everything the fake remembers; handlers live in `files.rs`.
+#[derive(Debug)]
+struct State {
+    opts: FakeDropboxOptions,
+    /// access token -> expiry.
+    tokens: HashMap<String, Instant>,
+    tokens_issued: u64,
+    refresh_revoked: bool,
+    unauthorized: u64,
+    /// namespace id -> (`path_lower` -> file).
+    namespaces: HashMap<String, BTreeMap<String, FileEntry>>,
+    members: Vec<Member>,
+    sessions: HashMap<String, Session>,
+    cursors: HashMap<String, Listing>,
+    seq: u64,
+    faults: Vec<Fault>,
+    counts: HashMap<String, u64>,
+    expire_after: Option<String>,
+    truncate_after: Option<(String, usize)>,
+    partial_append: Option<usize>,
+}
+
+/// Who is calling and in which namespace paths resolve.
+#[derive(Debug, Clone)]
+struct Ctx {
+    member: usize,
+    ns: String,
+}
+
+impl State {
+    fn new(opts: FakeDropboxOptions) -> Self {
+        let members: Vec<Member> = if opts.team_token {
+            MEMBER_IDS
+                .iter()
+                .enumerate()
+                .map(|(i, id)| Member {
+                    id: (*id).to_owned(),
+                    home_ns: format!("{}", 1001 + i),
+                    name: format!("Fake Member {}", i + 1),
+                })
+                .collect()
+        } else {
+            vec![Member {
+                id: MEMBER_IDS[0].to_owned(),
+                home_ns: "1001".to_owned(),
+                name: "Fake Member 1".to_owned(),
+            }]
+        };
+        let mut namespaces = HashMap::new();
+        for m in &members {
+            namespaces.insert(m.home_ns.clone(), BTreeMap::new());
+        }
+        if opts.team_space {
+            namespaces.insert(TEAM_ROOT_NAMESPACE_ID.to_owned(), BTreeMap::new());
+        }
+        Self {
+            opts,
+            tokens: HashMap::new(),
+            tokens_issued: 0,
+            refresh_revoked: false,
+            unauthorized: 0,
+            namespaces,
+            members,
+            sessions: HashMap::new(),
+            cursors: HashMap::new(),
+            seq: 0,
+            faults: Vec::new(),
+            counts: HashMap::new(),
+            expire_after: None,
+            truncate_after: None,
+            partial_append: None,
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn root_ns(&self, member: usize) -> String {
+        if self.opts.team_space {
+            TEAM_ROOT_NAMESPACE_ID.to_owned()
+        } else {
+            self.members[member].home_ns.clone()
+        }
+    }
+
+    fn root_info(&self, member: usize) -> Value {
+        let m = &self.members[member];
+        if self.opts.team_space {
+            json!({".tag": "team", "root_namespace_id": TEAM_ROOT_NAMESPACE_ID,
+                   "home_namespace_id": m.home_ns, "home_path": format!("/{}", m.name)})
+        } else {
+            json!({".tag": "user", "root_namespace_id": m.home_ns, "home_namespace_id": m.home_ns})
+        }
+    }
+
+    fn handle(&mut self, req: &Request) -> ResponseTemplate {
+        let path = req.url.path().to_owned();
+        let route = path
+            .strip_prefix("/2/")
+            .or_else(|| path.strip_prefix('/'))
+            .unwrap_or(&path)
+            .to_owned();
+        *self.counts.entry(route.clone()).or_insert(0) += 1;
+        if let Some(resp) = self.take_fault(&route, false) {
+            return resp;
+        }
+        let resp = if route == "oauth2/token" {
+            self.token(req)
+        } else if req.method != wiremock::http::Method::POST {
+            text(405, &route, "only POST is supported")
+        } else {
+            match self.authorize(req, &route) {
+                Ok(ctx) => self.route(req, &route, &ctx),
+                Err(resp) => resp,
+            }
+        };
+        if self.expire_after.as_deref() == Some(route.as_str()) {
+            self.expire_after = None;
+            let now = Instant::now();
+            for exp in self.tokens.values_mut() {
+                *exp = now;
+            }
+        }
+        if self
+            .truncate_after
+            .as_ref()
+            .is_some_and(|(r, _)| *r == route)
+        {
+            if let Some((_, n)) = self.truncate_after.take() {
+                for session in self.sessions.values_mut() {
+                    let keep = session.data.len().saturating_sub(n);
+                    session.data.truncate(keep);
+                }
+            }
+        }
+        if let Some(lost) = self.take_fault(&route, true) {
+            return lost;
+        }
+        resp
+    }
+
+    fn take_fault(&mut self, route: &str, after: bool) -> Option<ResponseTemplate> {
+        let i = self.faults.iter().position(|f| {
+            f.after == after && f.remaining > 0 && (f.route.is_empty() || f.route == route)
+        })?;
+        let f = &mut self.faults[i];
+        f.remaining -= 1;
+        let (status, retry_after) = (f.status, f.retry_after);
+        if f.remaining == 0 {
+            self.faults.remove(i);
+        }
+        Some(match status {
+            429 => {
+                let secs = retry_after.unwrap_or(1);
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", secs.to_string().as_str())
+                    .set_body_json(json!({"error_summary": "too_many_requests/..",
+                        "error": {"reason": {".tag": "too_many_requests"}, "retry_after": secs}}))
+            }
+            409 => route_error(json!({".tag": "too_many_write_operations"})),
+            401 => {
+                self.unauthorized += 1;
+                auth_error("expired_access_token")
+            }
+            s => text(s, route, "injected failure"),
+        })
+    }
+
+    fn route(&mut self, req: &Request, route: &str, ctx: &Ctx) -> ResponseTemplate {
+        match route {
+            "users/get_current_account" => {
+                if !(req.body.is_empty() || req.body == b"null") {
+                    return text(400, route, "request body: expected null, got a value");
+                }
+                let m = &self.members[ctx.member];
+                let mut account = json!({
+                    "account_id": format!("dbid:AAFakeAccount{}", ctx.member + 1),
+                    "name": {"display_name": m.name},
+                    "email": format!("member{}@example.invalid", ctx.member + 1),
+                    "root_info": self.root_info(ctx.member),
+                });
+                if self.opts.team_token {
+                    account["team_member_id"] = json!(m.id);
+                }
+                ResponseTemplate::new(200).set_body_json(account)
+            }
+            "files/list_folder"
+            | "files/list_folder/continue"
+            | "files/get_metadata"
+            | "files/delete_v2" => match rpc_arg(req, route) {
+                Ok(arg) => self.rpc(route, &arg, ctx),
+                Err(resp) => resp,
+            },
+            "files/upload"
+            | "files/upload_session/start"
+            | "files/upload_session/append_v2"
+            | "files/upload_session/finish"
+            | "files/download" => {
+                let download = route == "files/download";
+                match content_arg(req, route, download) {
+                    Ok(arg) => self.content(route, &arg, &req.body, ctx),
+                    Err(resp) => resp,
+                }
+            }
+            _ => text(404, route, "Unknown API function"),
+        }
+    }
+}
+
+/// Routes every request to the shared state.
+struct Router(Arc<Mutex<State>>);
+
+impl Respond for Router {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        lock(&self.0).handle(request)
+    }
+}

@@ -1,1 +1,41 @@
-//! Placeholder: the supabase adapter is being written (see its issue).
+//! Supabase Storage for cloudmirror: one bucket of a hosted or self-hosted project.
+//!
+//! - [`SupabaseConfig`]: the `type = "supabase"` destination keys (`url`, `service_role_key`,
+//!   `bucket`, `create_bucket`, plus tuning knobs), validated all at once.
+//! - [`SupabaseStore`]: the [`cloudmirror_contract::Store`]. Every request carries the key in
+//!   `apikey` and `Authorization: Bearer` (new `sb_secret_…` keys: `apikey` only).
+//!   - uploads: bodies that end within the first chunk go through one standard upload with
+//!     `x-upsert: true`; larger ones through TUS resumable uploads in 6 MiB chunks, resuming from
+//!     the server's `Upload-Offset` after a failure (`upload.rs`);
+//!   - listings: `POST /object/list/{bucket}` pages, descending into folders (`list.rs`);
+//!   - deletes: the batch delete, idempotent; downloads: the authenticated object GET.
+//! - Errors: Supabase answers HTTP 400 with the real code as a string `statusCode` in the body;
+//!   `error.rs` maps that to the contract's kinds.
+//! - Names: the server refuses non-ASCII and some symbols in object names, so keys are escaped
+//!   reversibly (`names.rs`): `Résumé.txt` is stored as `R*C3*A9sum*C3*A9.txt`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cloudmirror_contract::Error> {
+//! use cloudmirror_contract::{Key, StoreExt};
+//! use cloudmirror_supabase::{SupabaseConfig, SupabaseStore};
+//! let config = SupabaseConfig::new(
+//!     "https://abcdefghijklmnop.supabase.co",
+//!     std::env::var("SUPABASE_SERVICE_ROLE_KEY").unwrap_or_default().into(),
+//!     "backups",
+//! );
+//! let store = SupabaseStore::new(config).await?;
+//! store.upload_bytes(&Key::parse("daily/hello.txt")?, "hi".into()).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod config;
+mod error;
+mod list;
+mod names;
+mod store;
+mod upload;
+
+pub use config::{SupabaseConfig, PLATFORM_CHUNK_SIZE};
+pub use store::SupabaseStore;

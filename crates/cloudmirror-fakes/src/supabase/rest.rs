@@ -1,0 +1,359 @@
+//! The fake's REST routes: buckets, standard uploads, listing, batch delete and downloads.
+
+use bytes::Bytes;
+use chrono::Utc;
+use md5::{Digest, Md5};
+use serde::Deserialize;
+use wiremock::http::Method;
+use wiremock::{Request, ResponseTemplate};
+
+use super::{header, storage_error, valid_name, Bucket, Object, State};
+
+pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTemplate {
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (&req.method, segs.as_slice()) {
+        (&Method::POST, ["bucket"]) => create_bucket(st, req),
+        (&Method::GET, ["bucket", id]) => get_bucket(st, id),
+        (&Method::POST, ["object", "list", bucket]) => list(st, req, bucket),
+        (&Method::DELETE, ["object", bucket]) => delete_many(st, req, bucket),
+        (&Method::GET, ["object", "authenticated", bucket, name @ ..]) if !name.is_empty() => {
+            download(st, bucket, &name.join("/"))
+        }
+        (&Method::GET, ["object", bucket, name @ ..])
+            if !name.is_empty() && *bucket != "public" && *bucket != "info" =>
+        {
+            download(st, bucket, &name.join("/"))
+        }
+        (&Method::POST | &Method::PUT, ["object", bucket, name @ ..])
+            if !name.is_empty() && *bucket != "list" =>
+        {
+            let upsert = req.method == Method::PUT || header(req, "x-upsert") == Some("true");
+            upload(st, req, bucket, &name.join("/"), upsert)
+        }
+        _ => ResponseTemplate::new(404).set_body_json(serde_json::json!({
+            "statusCode": "404",
+            "error": "Not Found",
+            "message": format!("Route {} not found", req.method),
+        })),
+    }
+}
+
+pub(super) fn no_bucket() -> ResponseTemplate {
+    storage_error(
+        "404",
+        "Bucket not found",
+        "Bucket not found",
+        "NoSuchBucket",
+    )
+}
+
+pub(super) fn too_large() -> ResponseTemplate {
+    storage_error(
+        "413",
+        "Payload too large",
+        "The object exceeded the maximum allowed size",
+        "EntityTooLarge",
+    )
+}
+
+pub(super) fn duplicate() -> ResponseTemplate {
+    storage_error(
+        "409",
+        "Duplicate",
+        "The resource already exists",
+        "KeyAlreadyExists",
+    )
+}
+
+pub(super) fn invalid_key(name: &str) -> ResponseTemplate {
+    storage_error(
+        "400",
+        "InvalidKey",
+        &format!("Invalid key: {name}"),
+        "InvalidKey",
+    )
+}
+
+/// The size limit for `bucket`: the bucket's own limit within the project's global one.
+pub(super) fn size_limit(st: &State, bucket: &str) -> u64 {
+    let global = st.options.file_size_limit;
+    st.buckets
+        .get(bucket)
+        .and_then(|b| b.file_size_limit)
+        .map_or(global, |l| l.min(global))
+}
+
+/// Commits an object (standard upload or finished TUS upload).
+pub(super) fn commit(
+    st: &mut State,
+    bucket: &str,
+    name: &str,
+    data: Bytes,
+    mimetype: &str,
+) -> uuid::Uuid {
+    let now = Utc::now();
+    let key = (bucket.to_owned(), name.to_owned());
+    let created_at = st.objects.get(&key).map_or(now, |o| o.created_at);
+    let id = uuid::Uuid::new_v4();
+    st.objects.insert(
+        key,
+        Object {
+            id,
+            data,
+            mimetype: mimetype.to_owned(),
+            created_at,
+            updated_at: now,
+        },
+    );
+    id
+}
+
+fn create_bucket(st: &mut State, req: &Request) -> ResponseTemplate {
+    #[derive(Deserialize)]
+    struct Body {
+        name: Option<String>,
+        id: Option<String>,
+        public: Option<bool>,
+        file_size_limit: Option<u64>,
+    }
+    st.counts.bucket_creates += 1;
+    let Ok(body) = serde_json::from_slice::<Body>(&req.body) else {
+        return storage_error(
+            "400",
+            "Error",
+            "body must be a JSON object",
+            "InvalidRequest",
+        );
+    };
+    let Some(name) = body.name else {
+        return storage_error(
+            "400",
+            "Error",
+            "body must have required property 'name'",
+            "InvalidRequest",
+        );
+    };
+    let id = body.id.unwrap_or_else(|| name.clone());
+    if st.buckets.contains_key(&id) {
+        return storage_error(
+            "409",
+            "Duplicate",
+            "The resource already exists",
+            "BucketAlreadyExists",
+        );
+    }
+    st.buckets.insert(
+        id,
+        Bucket {
+            public: body.public.unwrap_or(false),
+            file_size_limit: body.file_size_limit,
+            created_at: Utc::now(),
+        },
+    );
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({ "name": name }))
+}
+
+fn get_bucket(st: &State, id: &str) -> ResponseTemplate {
+    let Some(b) = st.buckets.get(id) else {
+        return no_bucket();
+    };
+    let created = b.created_at.to_rfc3339();
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "id": id,
+        "name": id,
+        "owner": "",
+        "public": b.public,
+        "type": "STANDARD",
+        "file_size_limit": b.file_size_limit,
+        "allowed_mime_types": null,
+        "created_at": created,
+        "updated_at": created,
+    }))
+}
+
+fn upload(
+    st: &mut State,
+    req: &Request,
+    bucket: &str,
+    name: &str,
+    upsert: bool,
+) -> ResponseTemplate {
+    st.counts.standard_uploads += 1;
+    if !st.buckets.contains_key(bucket) {
+        return no_bucket();
+    }
+    if !valid_name(name) {
+        return invalid_key(name);
+    }
+    if req.body.len() as u64 > size_limit(st, bucket) {
+        return too_large();
+    }
+    if !upsert
+        && st
+            .objects
+            .contains_key(&(bucket.to_owned(), name.to_owned()))
+    {
+        return duplicate();
+    }
+    let mimetype = header(req, "content-type").unwrap_or("application/octet-stream");
+    let mimetype = mimetype.to_owned();
+    let id = commit(st, bucket, name, Bytes::from(req.body.clone()), &mimetype);
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "Id": id.to_string(),
+        "Key": format!("{bucket}/{name}"),
+    }))
+}
+
+fn list(st: &mut State, req: &Request, bucket: &str) -> ResponseTemplate {
+    #[derive(Deserialize)]
+    struct Body {
+        prefix: Option<String>,
+        limit: Option<usize>,
+        offset: Option<usize>,
+    }
+    st.counts.lists += 1;
+    let Ok(body) = serde_json::from_slice::<Body>(&req.body) else {
+        return storage_error(
+            "400",
+            "Error",
+            "body must be a JSON object",
+            "InvalidRequest",
+        );
+    };
+    let Some(prefix) = body.prefix else {
+        return storage_error(
+            "400",
+            "Error",
+            "body must have required property 'prefix'",
+            "InvalidRequest",
+        );
+    };
+    let mut dir = prefix.trim_end_matches('/').to_owned();
+    if !dir.is_empty() {
+        dir.push('/');
+    }
+    // Children one level below `dir`: folders once, files with their metadata, sorted by name.
+    // Keyed by (name, is_file): a folder and a file may share a name.
+    let mut entries: std::collections::BTreeMap<(String, bool), serde_json::Value> =
+        std::collections::BTreeMap::new();
+    for ((b, name), obj) in &st.objects {
+        if b != bucket {
+            continue;
+        }
+        let Some(rest) = name.strip_prefix(&dir) else {
+            continue;
+        };
+        if let Some((folder, _)) = rest.split_once('/') {
+            entries
+                .entry((folder.to_owned(), false))
+                .or_insert_with(|| {
+                    serde_json::json!({
+                        "name": folder,
+                        "id": null,
+                        "updated_at": null,
+                        "created_at": null,
+                        "last_accessed_at": null,
+                        "metadata": null,
+                    })
+                });
+        } else {
+            let updated = obj.updated_at.to_rfc3339();
+            let etag = format!("\"{}\"", hex::encode(Md5::digest(&obj.data)));
+            let last_modified = obj
+                .updated_at
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string();
+            entries.insert(
+                (rest.to_owned(), true),
+                serde_json::json!({
+                    "name": rest,
+                    "id": obj.id.to_string(),
+                    "updated_at": updated,
+                    "created_at": obj.created_at.to_rfc3339(),
+                    "last_accessed_at": updated,
+                    "metadata": {
+                        "eTag": etag,
+                        "size": obj.data.len(),
+                        "mimetype": obj.mimetype,
+                        "cacheControl": "max-age=3600",
+                        "lastModified": last_modified,
+                        "contentLength": obj.data.len(),
+                        "httpStatusCode": 200,
+                    },
+                }),
+            );
+        }
+    }
+    let limit = body.limit.unwrap_or(100).min(st.options.max_list_limit);
+    let offset = body.offset.unwrap_or(0);
+    let page: Vec<serde_json::Value> = entries.into_values().skip(offset).take(limit).collect();
+    ResponseTemplate::new(200).set_body_json(page)
+}
+
+fn delete_many(st: &mut State, req: &Request, bucket: &str) -> ResponseTemplate {
+    #[derive(Deserialize)]
+    struct Body {
+        prefixes: Vec<String>,
+    }
+    st.counts.deletes += 1;
+    let body = match serde_json::from_slice::<Body>(&req.body) {
+        Ok(b) if !b.prefixes.is_empty() && b.prefixes.len() <= 1000 => b,
+        _ => {
+            return storage_error(
+                "400",
+                "Error",
+                "body/prefixes must NOT have fewer than 1 items",
+                "InvalidRequest",
+            )
+        }
+    };
+    let mut deleted = Vec::new();
+    for name in body.prefixes {
+        if let Some(obj) = st.objects.remove(&(bucket.to_owned(), name.clone())) {
+            deleted.push(serde_json::json!({
+                "bucket_id": bucket,
+                "name": name,
+                "id": obj.id.to_string(),
+                "owner": null,
+                "updated_at": obj.updated_at.to_rfc3339(),
+                "created_at": obj.created_at.to_rfc3339(),
+                "last_accessed_at": obj.updated_at.to_rfc3339(),
+                "metadata": { "size": obj.data.len(), "mimetype": obj.mimetype },
+            }));
+        }
+    }
+    ResponseTemplate::new(200).set_body_json(deleted)
+}
+
+fn download(st: &mut State, bucket: &str, name: &str) -> ResponseTemplate {
+    st.counts.downloads += 1;
+    if !st.buckets.contains_key(bucket) {
+        return no_bucket();
+    }
+    let Some(obj) = st.objects.get(&(bucket.to_owned(), name.to_owned())) else {
+        return storage_error("404", "not_found", "Object not found", "NoSuchKey");
+    };
+    ResponseTemplate::new(200)
+        .insert_header(
+            "etag",
+            format!("\"{}\"", hex::encode(Md5::digest(&obj.data))).as_str(),
+        )
+        .insert_header(
+            "last-modified",
+            obj.updated_at
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string()
+                .as_str(),
+        )
+        .insert_header("cache-control", "max-age=3600")
+        .set_body_raw(obj.data.to_vec(), &obj.mimetype)
+}

@@ -1,0 +1,107 @@
+//! The `Store` implementation over one Supabase Storage bucket (thin: the work is in the modules).
+
+use async_trait::async_trait;
+use chrono::Utc;
+use cloudmirror_contract::{
+    ByteStream, Capabilities, Error, ErrorKind, Key, ObjectMeta, ObjectStream, Prefix, Result,
+    RetryPolicy, Store,
+};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::client::Client;
+use crate::error::BACKEND;
+use crate::{list, names, upload, SupabaseConfig};
+
+/// A Supabase Storage bucket as a cloudmirror store.
+#[derive(Debug, Clone)]
+pub struct SupabaseStore {
+    client: Client,
+}
+
+impl SupabaseStore {
+    /// Validates `config` (every problem at once, each naming its key), then checks that the
+    /// bucket exists, creating it (private) when `create_bucket = true`. A wrong key fails here
+    /// with [`ErrorKind::Unauthorized`], a missing bucket with [`ErrorKind::NotFound`].
+    pub async fn new(config: SupabaseConfig) -> Result<Self> {
+        let settings = config.settings()?;
+        let store = Self {
+            client: Client::new(settings)?,
+        };
+        store.ensure_bucket().await?;
+        Ok(store)
+    }
+
+    /// Uses `policy` for every request (tests use [`RetryPolicy::fast`]).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.client.retry = policy;
+        self
+    }
+
+    async fn ensure_bucket(&self) -> Result<()> {
+        if self.client.bucket_exists().await? {
+            return Ok(());
+        }
+        let bucket = &self.client.settings.bucket;
+        if !self.client.settings.create_bucket {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                BACKEND,
+                format!(
+                    "bucket {bucket:?} does not exist in this project (check `bucket`, or set create_bucket = true to create it as a private bucket)"
+                ),
+            ));
+        }
+        tracing::info!(backend = BACKEND, bucket = %bucket, "creating the private bucket");
+        self.client.create_bucket().await
+    }
+}
+
+#[async_trait]
+impl Store for SupabaseStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            backend: BACKEND,
+            chunk_size: Some(self.client.settings.chunk_size as u64),
+            list_page_size: Some(self.client.settings.page_size),
+        }
+    }
+
+    async fn upload(&self, key: &Key, body: ByteStream, len: Option<u64>) -> Result<ObjectMeta> {
+        let size = upload::upload(&self.client, &names::encode(key.as_str()), body, len)
+            .await
+            .map_err(|e| e.context(format!("uploading {key}")))?;
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size,
+            modified: Some(Utc::now()),
+            checksum: None,
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a Prefix) -> ObjectStream<'a> {
+        list::list(&self.client, prefix)
+    }
+
+    async fn download(&self, key: &Key) -> Result<ByteStream> {
+        let resp = self
+            .client
+            .download(&names::encode(key.as_str()))
+            .await
+            .map_err(|e| e.context(format!("downloading {key}")))?;
+        let key = key.clone();
+        Ok(resp
+            .bytes_stream()
+            .map_err(move |e| {
+                Error::new(ErrorKind::Transient, BACKEND, format!("reading {key}: {e}"))
+                    .with_source(e)
+            })
+            .boxed())
+    }
+
+    async fn delete(&self, key: &Key) -> Result<()> {
+        self.client
+            .delete(&[names::encode(key.as_str())])
+            .await
+            .map_err(|e| e.context(format!("deleting {key}")))
+    }
+}
