@@ -8,6 +8,7 @@ use cloudmirror::backup::{self, BackupPlan, Source};
 use cloudmirror::catalog;
 use cloudmirror::config::Config;
 use cloudmirror::destinations::{self, Destination};
+use cloudmirror::lifecycle;
 use cloudmirror::restore::{self, Output};
 use cloudmirror::template::{self, NameInputs, DEFAULT_TEMPLATE};
 use cloudmirror::{Error, ExitStatus};
@@ -53,6 +54,14 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
                 verify: *verify,
             };
             backup_cmd(cli, &config, &dests, &opts).await
+        }
+        Command::Prune { dry_run } => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            Ok(prune_cmd(cli, &dests, *dry_run).await)
+        }
+        Command::Status => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            Ok(status_cmd(cli, &config, &dests).await)
         }
         Command::Verify { name, deep } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -101,17 +110,50 @@ struct BackupOpts<'a> {
     verify: bool,
 }
 
-async fn backup_cmd(
-    cli: &Cli,
-    config: &Config,
+/// `backup --verify`: checks each copy that landed; a bad one turns its destination into a failure.
+async fn verify_after_backup(report: &mut backup::BackupReport, dests: &[Destination], name: &Key) {
+    for (result, dest) in report.destinations.iter_mut().zip(dests) {
+        if result.ok {
+            let check = cloudmirror::verify::check_copy(dest, name, false).await;
+            if !check.ok() {
+                result.ok = false;
+                result.error = Some(format!(
+                    "verification ({}) failed: {}",
+                    check.method,
+                    check.detail.unwrap_or_else(|| check.status.to_owned())
+                ));
+            }
+        }
+    }
+}
+
+/// Retention runs only where this backup landed intact.
+async fn retention_after_backup(
+    report: &backup::BackupReport,
     dests: &[Destination],
-    opts: &BackupOpts<'_>,
-) -> Result<ExitStatus, Error> {
+) -> Vec<lifecycle::PruneReport> {
+    let mut pruned = Vec::new();
+    for (result, dest) in report.destinations.iter().zip(dests) {
+        if result.ok
+            && dest
+                .retention
+                .as_ref()
+                .is_some_and(cloudmirror::retention::RetentionPolicy::has_rules)
+        {
+            let p = lifecycle::prune(dest, dest.retention.as_ref(), Utc::now(), false).await;
+            if p.failed {
+                tracing::warn!(destination = %dest.name, "retention failed: {}", p.note.as_deref().unwrap_or(""));
+            }
+            pruned.push(p);
+        }
+    }
+    pruned
+}
+
+/// Turns the command line and `[backup]` into a plan: source, stored name, compression.
+fn plan_backup(config: &Config, opts: &BackupOpts<'_>) -> Result<BackupPlan, Error> {
     let BackupOpts {
-        source,
-        exec,
-        name,
-        verify,
+        source, exec, name, ..
     } = *opts;
     if source.is_some() && exec.is_some() {
         return Err(Error::Usage(
@@ -154,24 +196,23 @@ async fn backup_cmd(
             .as_ref()
             .map(|p| config.resolve_path(p)),
     };
+    Ok(plan)
+}
+
+async fn backup_cmd(
+    cli: &Cli,
+    config: &Config,
+    dests: &[Destination],
+    opts: &BackupOpts<'_>,
+) -> Result<ExitStatus, Error> {
+    let plan = plan_backup(config, opts)?;
     let pb = progress_bar(cli);
     let mut report = backup::run(&plan, dests, &pb).await?;
     pb.finish_and_clear();
-    if verify {
-        for (result, dest) in report.destinations.iter_mut().zip(dests) {
-            if result.ok {
-                let check = cloudmirror::verify::check_copy(dest, &plan.name, false).await;
-                if !check.ok() {
-                    result.ok = false;
-                    result.error = Some(format!(
-                        "verification ({}) failed: {}",
-                        check.method,
-                        check.detail.unwrap_or_else(|| check.status.to_owned())
-                    ));
-                }
-            }
-        }
+    if opts.verify {
+        verify_after_backup(&mut report, dests, &plan.name).await;
     }
+    let pruned = retention_after_backup(&report, dests).await;
     let status = if report.error.is_some() {
         ExitStatus::Failure
     } else {
@@ -180,8 +221,26 @@ async fn backup_cmd(
     if cli.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         v["ok"] = serde_json::Value::Bool(status == ExitStatus::Success);
+        v["retention"] = serde_json::to_value(&pruned).unwrap_or_default();
         println!("{v}");
     } else {
+        for p in &pruned {
+            if !p.deleted.is_empty() {
+                println!(
+                    "pruned  {:<16} {} old backup(s): {}",
+                    p.destination,
+                    p.deleted.len(),
+                    p.deleted.join(", ")
+                );
+            }
+            if p.failed {
+                println!(
+                    "warning {:<16} retention failed: {}",
+                    p.destination,
+                    p.note.as_deref().unwrap_or("")
+                );
+            }
+        }
         for d in &report.destinations {
             if d.ok {
                 println!(
@@ -319,6 +378,91 @@ async fn restore_cmd(
         );
     }
     Ok(ExitStatus::Success)
+}
+
+async fn prune_cmd(cli: &Cli, dests: &[Destination], dry_run: bool) -> ExitStatus {
+    let now = Utc::now();
+    let reports = futures::future::join_all(
+        dests
+            .iter()
+            .map(|d| lifecycle::prune(d, d.retention.as_ref(), now, dry_run)),
+    )
+    .await;
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({ "dry_run": dry_run, "destinations": reports })
+        );
+    } else {
+        for r in &reports {
+            println!(
+                "== {}{}",
+                r.destination,
+                if dry_run {
+                    " (dry run: nothing deleted)"
+                } else {
+                    ""
+                }
+            );
+            if let Some(plan) = &r.plan {
+                print!("{}", plan.describe());
+                let deleting = plan.to_delete().count();
+                if dry_run {
+                    println!("would delete {deleting} of {} backups", plan.entries.len());
+                } else {
+                    println!(
+                        "deleted {} of {} backups",
+                        r.deleted.len(),
+                        plan.entries.len()
+                    );
+                }
+            }
+            if let Some(note) = &r.note {
+                println!("{note}");
+            }
+        }
+    }
+    let ok = reports.iter().filter(|r| !r.failed).count();
+    ExitStatus::from_counts(ok, reports.len())
+}
+
+async fn status_cmd(cli: &Cli, config: &Config, dests: &[Destination]) -> ExitStatus {
+    let now = Utc::now();
+    let health = futures::future::join_all(
+        dests
+            .iter()
+            .map(|d| lifecycle::status(d, &config.health, now)),
+    )
+    .await;
+    let code = cloudmirror::health::exit_code(&health);
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({ "exit_code": code, "destinations": health })
+        );
+    } else {
+        for h in &health {
+            let newest = h.newest.as_ref().map_or_else(
+                || "no backups".to_owned(),
+                |n| format!("newest {} ({}h old)", n.name, n.age_seconds / 3600),
+            );
+            println!(
+                "{:<9} {:<16} {newest}, {} backups, {}",
+                h.status.to_string(),
+                h.destination,
+                h.count.map_or_else(|| "?".into(), |c| c.to_string()),
+                h.total_size.map_or_else(|| "?".into(), human_bytes)
+            );
+            for f in &h.findings {
+                println!("          {f}");
+            }
+        }
+    }
+    match code {
+        0 => ExitStatus::Success,
+        1 => ExitStatus::Partial,
+        _ => ExitStatus::Failure,
+    }
 }
 
 async fn verify_cmd(

@@ -102,6 +102,8 @@ pub struct DestinationConfig {
     pub kind: String,
     /// Folder prefix inside the destination (e.g. `daily/`), applied to every key.
     pub prefix: Prefix,
+    /// Retention rules of this destination (its own `retention` table, else `[retention]`).
+    pub retention: Option<crate::retention::RetentionPolicy>,
     /// The remaining keys, for the adapter's own config type.
     pub settings: toml::Table,
     /// Index in the `destinations` array (for error locations).
@@ -119,6 +121,10 @@ pub struct Config {
     pub backup: BackupConfig,
     /// `[[destinations]]`, in file order.
     pub destinations: Vec<DestinationConfig>,
+    /// `[retention]`: rules applied after each backup and by `prune` (unless a destination has its own).
+    pub retention: Option<crate::retention::RetentionPolicy>,
+    /// `[health]`: thresholds of `status`.
+    pub health: crate::health::HealthPolicy,
     source: SourceIndex,
 }
 
@@ -129,6 +135,9 @@ struct RawConfig {
     backup: BackupConfig,
     #[serde(default)]
     destinations: Vec<toml::Table>,
+    retention: Option<crate::retention::RetentionPolicy>,
+    #[serde(default)]
+    health: crate::health::HealthPolicy,
 }
 
 impl Config {
@@ -180,70 +189,44 @@ impl Config {
         let raw: RawConfig = source.deserialize(value, &[])?;
         let mut names = BTreeSet::new();
         let mut destinations = Vec::new();
-        for (index, mut table) in raw.destinations.into_iter().enumerate() {
-            let at = [Seg::Key("destinations".into()), Seg::Index(index)];
-            let name = take_string(&mut table, "name", &at, &source)?
-                .ok_or_else(|| source.error(&at, "destination has no `name`"))?;
-            if name.trim().is_empty() || name.contains(',') {
-                return Err(source.error(&with(&at, "name"), &format!("invalid destination name {name:?}: it must be non-empty and contain no comma")));
-            }
-            if !names.insert(name.clone()) {
+        for (index, table) in raw.destinations.into_iter().enumerate() {
+            let dest = parse_destination(index, table, raw.retention.as_ref(), &source)?;
+            if !names.insert(dest.name.clone()) {
                 return Err(source.error(
-                    &with(&at, "name"),
-                    &format!("duplicate destination name {name:?}"),
+                    &[
+                        Seg::Key("destinations".into()),
+                        Seg::Index(index),
+                        Seg::Key("name".into()),
+                    ],
+                    &format!("duplicate destination name {:?}", dest.name),
                 ));
             }
-            let kind = take_string(&mut table, "type", &at, &source)?.ok_or_else(|| {
-                source.error(
-                    &at,
-                    &format!(
-                        "destination {name:?} has no `type` (one of {})",
-                        DESTINATION_TYPES.join(", ")
-                    ),
-                )
-            })?;
-            if !DESTINATION_TYPES.contains(&kind.as_str()) {
-                return Err(source.error(
-                    &with(&at, "type"),
-                    &format!(
-                        "destination {name:?}: unknown type {kind:?} (expected one of {})",
-                        DESTINATION_TYPES.join(", ")
-                    ),
-                ));
-            }
-            let prefix = match take_string(&mut table, "prefix", &at, &source)? {
-                None => Prefix::root(),
-                Some(p) => {
-                    let p = p.trim_start_matches('/');
-                    let p = if p.is_empty() || p.ends_with('/') {
-                        p.to_owned()
-                    } else {
-                        format!("{p}/")
-                    };
-                    Prefix::parse(&p).map_err(|e| {
-                        source.error(
-                            &with(&at, "prefix"),
-                            &format!("destination {name:?}: invalid prefix: {}", e.message()),
-                        )
-                    })?
-                }
-            };
-            destinations.push(DestinationConfig {
-                name,
-                kind,
-                prefix,
-                settings: table,
-                index,
-            });
+            destinations.push(dest);
         }
         if destinations.is_empty() {
             return Err(source.error(&[], "no [[destinations]] configured"));
         }
+        if let Some(policy) = &raw.retention {
+            policy.validate().map_err(|e| {
+                source.error(
+                    &[Seg::Key("retention".into()), Seg::Key(e.field.into())],
+                    &e.to_string(),
+                )
+            })?;
+        }
+        raw.health.validate().map_err(|e| {
+            source.error(
+                &[Seg::Key("health".into()), Seg::Key(e.field.into())],
+                &e.to_string(),
+            )
+        })?;
         Ok(Self {
             origin,
             base_dir,
             backup: raw.backup,
             destinations,
+            retention: raw.retention,
+            health: raw.health,
             source,
         })
     }
@@ -494,6 +477,84 @@ fn backticked_after(message: &str, marker: &str) -> Option<String> {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Parses one `[[destinations]]` table: the common keys, its retention, and the adapter's settings.
+fn parse_destination(
+    index: usize,
+    mut table: toml::Table,
+    global_retention: Option<&crate::retention::RetentionPolicy>,
+    source: &SourceIndex,
+) -> Result<DestinationConfig, Error> {
+    let at = [Seg::Key("destinations".into()), Seg::Index(index)];
+    let name = take_string(&mut table, "name", &at, source)?
+        .ok_or_else(|| source.error(&at, "destination has no `name`"))?;
+    if name.trim().is_empty() || name.contains(',') {
+        return Err(source.error(
+            &with(&at, "name"),
+            &format!(
+                "invalid destination name {name:?}: it must be non-empty and contain no comma"
+            ),
+        ));
+    }
+    let kind = take_string(&mut table, "type", &at, source)?.ok_or_else(|| {
+        source.error(
+            &at,
+            &format!(
+                "destination {name:?} has no `type` (one of {})",
+                DESTINATION_TYPES.join(", ")
+            ),
+        )
+    })?;
+    if !DESTINATION_TYPES.contains(&kind.as_str()) {
+        return Err(source.error(
+            &with(&at, "type"),
+            &format!(
+                "destination {name:?}: unknown type {kind:?} (expected one of {})",
+                DESTINATION_TYPES.join(", ")
+            ),
+        ));
+    }
+    let prefix = match take_string(&mut table, "prefix", &at, source)? {
+        None => Prefix::root(),
+        Some(p) => {
+            let p = p.trim_start_matches('/');
+            let p = if p.is_empty() || p.ends_with('/') {
+                p.to_owned()
+            } else {
+                format!("{p}/")
+            };
+            Prefix::parse(&p).map_err(|e| {
+                source.error(
+                    &with(&at, "prefix"),
+                    &format!("destination {name:?}: invalid prefix: {}", e.message()),
+                )
+            })?
+        }
+    };
+    let retention = match table.remove("retention") {
+        None => None,
+        Some(v) => {
+            let policy: crate::retention::RetentionPolicy =
+                source.deserialize(v, &with(&at, "retention"))?;
+            policy.validate().map_err(|e| {
+                source.error(
+                    &with(&with(&at, "retention"), e.field),
+                    &format!("destination {name:?}: {e}"),
+                )
+            })?;
+            Some(policy)
+        }
+    }
+    .or_else(|| global_retention.cloned());
+    Ok(DestinationConfig {
+        name,
+        retention,
+        kind,
+        prefix,
+        settings: table,
+        index,
+    })
 }
 
 fn take_string(

@@ -22,6 +22,8 @@ pub struct Destination {
     pub kind: String,
     /// The store, with the destination's prefix applied.
     pub store: Arc<dyn Store>,
+    /// Its retention rules (its own, else `[retention]`).
+    pub retention: Option<crate::retention::RetentionPolicy>,
 }
 
 impl fmt::Debug for Destination {
@@ -58,9 +60,20 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
             let c: cloudmirror_dropbox::DropboxConfig = config.adapter_settings(dest)?;
             opened(config, dest, cloudmirror_dropbox::DropboxStore::new(c))?
         }
+        "gdrive" => {
+            let mut c: cloudmirror_gdrive::GdriveConfig = config.adapter_settings(dest)?;
+            if let Some(key) = c.service_account_key.take() {
+                c.service_account_key = Some(config.resolve_path(&key));
+            }
+            opened(config, dest, cloudmirror_gdrive::GdriveStore::new(c).await)?
+        }
         "supabase" => {
             let c: cloudmirror_supabase::SupabaseConfig = config.adapter_settings(dest)?;
-            opened(config, dest, cloudmirror_supabase::SupabaseStore::new(c).await)?
+            opened(
+                config,
+                dest,
+                cloudmirror_supabase::SupabaseStore::new(c).await,
+            )?
         }
         other => {
             return Err(config.destination_error(
@@ -79,6 +92,7 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
         name: dest.name.clone(),
         kind: dest.kind.clone(),
         store,
+        retention: dest.retention.clone(),
     })
 }
 
@@ -128,7 +142,12 @@ impl Store for FailedStore {
             list_page_size: None,
         }
     }
-    async fn upload(&self, _: &Key, _: ByteStream, _: Option<u64>) -> cloudmirror_contract::Result<ObjectMeta> {
+    async fn upload(
+        &self,
+        _: &Key,
+        _: ByteStream,
+        _: Option<u64>,
+    ) -> cloudmirror_contract::Result<ObjectMeta> {
         Err(self.error())
     }
     fn list<'a>(&'a self, _: &'a Prefix) -> ObjectStream<'a> {

@@ -10,6 +10,7 @@
 //! - [`restore`]: download, verify size and SHA-256 while decompressing, fall back to the next copy.
 //! - [`catalog`]: `list` and `delete` (a backup is an object with a manifest beside it).
 //! - [`template`]: backup name templates.
+//! - [`lifecycle`]: retention ([`retention`]) after backups and in `prune`; health ([`health`]) for `status`.
 //! - [`verify`]: does each copy still match its manifest (provider checksums, or a deep re-hash).
 
 pub mod backup;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod destinations;
 mod error;
 pub mod health;
+pub mod lifecycle;
 pub mod manifest;
 pub mod prefixed;
 pub mod restore;

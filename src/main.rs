@@ -83,6 +83,15 @@ pub(crate) enum Command {
         #[arg(long)]
         deep: bool,
     },
+    /// Apply the retention rules: print what is kept (and by which rule) and what is deleted.
+    Prune {
+        /// Only print the plan; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Health of each destination: newest backup's age, count, size, warnings.
+    /// Exit 0 healthy, 1 warning, 2 critical.
+    Status,
     /// Delete a backup and its manifest from the selected destinations.
     Delete {
         /// The backup's name.

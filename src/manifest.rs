@@ -38,6 +38,9 @@ pub struct Manifest {
     pub tool_version: String,
     /// What was backed up: a file name, or `stdin` (never a command line, which may hold secrets).
     pub source: String,
+    /// Made by `restore --safety-backup` just before a restore (retention keeps the newest one).
+    #[serde(default)]
+    pub pre_restore: bool,
 }
 
 impl Manifest {
@@ -62,6 +65,7 @@ impl Manifest {
             created_at,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             source,
+            pre_restore: false,
         }
     }
 

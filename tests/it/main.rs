@@ -17,4 +17,5 @@ mod common;
 
 mod backup_restore;
 mod bad_input;
+mod lifecycle;
 mod memory;
