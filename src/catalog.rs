@@ -82,6 +82,8 @@ pub struct BackupSummary {
     pub modified: Option<DateTime<Utc>>,
     /// Destinations holding it, in config order.
     pub destinations: Vec<String>,
+    /// Whether every copy has the same stored size (`verify` compares checksums too).
+    pub copies_agree: bool,
 }
 
 /// Merges per-destination listings into one row per backup, newest first.
@@ -94,7 +96,9 @@ pub fn summarize(listings: &[DestinationListing]) -> Vec<BackupSummary> {
                 size: b.size,
                 modified: b.modified,
                 destinations: Vec::new(),
+                copies_agree: true,
             });
+            e.copies_agree &= e.size == b.size;
             e.destinations.push(l.destination.clone());
             e.modified = e.modified.max(b.modified);
         }

@@ -294,8 +294,13 @@ async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
                     .modified
                     .map(|m| m.format("%Y-%m-%d %H:%M:%S").to_string())
                     .unwrap_or_default();
+                let agree = if r.copies_agree {
+                    ""
+                } else {
+                    "  (copies differ in size: run `cloudmirror verify`)"
+                };
                 println!(
-                    "{:<width$}  {:>10}  {:<19}  {}",
+                    "{:<width$}  {:>10}  {:<19}  {}{agree}",
                     r.name,
                     human_bytes(r.size),
                     when,

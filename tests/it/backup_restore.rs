@@ -176,6 +176,11 @@ path = "b"
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
+    let listed = s.run(&["list", "--json"]).expect_code(0).json();
+    assert_eq!(
+        listed["backups"][0]["copies_agree"], true,
+        "same size: only verify can tell"
+    );
 
     let verify = s.run(&["verify", "--json"]).expect_code(1);
     let checks = verify.json()["checks"].as_array().unwrap().clone();
@@ -219,6 +224,15 @@ path = "b"
         .expect_code(0);
     assert_eq!(fell_back.json()["destination"], "b");
     assert!(std::fs::read(s.join("out.json")).unwrap() == data);
+
+    // A truncated copy: `list` shows the copies disagree, restore from there is refused.
+    let truncated = &bytes[..bytes.len() / 2];
+    std::fs::write(&path, truncated).unwrap();
+    let listed = s.run(&["list", "--json"]).expect_code(0).json();
+    assert_eq!(listed["backups"][0]["copies_agree"], false);
+    s.run(&["restore", "db.json.gz", "--from", "a", "-o", "t.json"])
+        .expect_code(2);
+    assert!(!s.join("t.json").exists());
 }
 
 #[test]
