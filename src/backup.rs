@@ -37,10 +37,22 @@ pub enum Source {
 }
 
 impl Source {
+    /// Whether this source is a folder, stored as a tar archive.
+    pub fn is_folder(&self) -> bool {
+        matches!(self, Source::File(p) if p.is_dir())
+    }
+
     /// The source's file name, for name templates (`None` for stdin).
     pub fn file_name(&self) -> Option<String> {
         match self {
-            Source::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
+            Source::File(p) => p.file_name().map(|n| {
+                let name = n.to_string_lossy().into_owned();
+                if p.is_dir() {
+                    format!("{name}.tar")
+                } else {
+                    name
+                }
+            }),
             Source::Stdin => None,
             // The program's name only: the rest of a command line may hold credentials.
             Source::Exec(cmd) => cmd
@@ -79,10 +91,23 @@ impl Source {
                     Error::Input(format!("cannot read source {}: {e}", p.display()))
                 })?;
                 if meta.is_dir() {
-                    return Err(Error::Input(format!(
-                        "source {} is a directory; give a file (or - for standard input)",
-                        p.display()
-                    )));
+                    let empty = std::fs::read_dir(p)
+                        .map_err(|e| {
+                            Error::Input(format!("cannot read source {}: {e}", p.display()))
+                        })?
+                        .next()
+                        .is_none();
+                    if empty {
+                        return Err(Error::Input(format!(
+                            "source {} is an empty directory: nothing to back up",
+                            p.display()
+                        )));
+                    }
+                    // A folder is streamed as a tar archive (see `archive`).
+                    let tar = crate::archive::tar_folder(p).map_err(|e| {
+                        Error::Input(format!("cannot archive source folder {}: {e}", p.display()))
+                    })?;
+                    return Ok((Box::new(tar), None));
                 }
                 if meta.is_file() && meta.len() == 0 {
                     return Err(Error::Input(format!("source {} is empty", p.display())));
@@ -105,10 +130,16 @@ pub struct BackupPlan {
     pub name: Key,
     /// Compression of stored bytes.
     pub compression: Compression,
-    /// gzip level (0-9).
+    /// Compression level, already checked against the compression's range
+    /// ([`crate::compress::resolve_level`]).
     pub level: u32,
     /// Folder for the spool file.
     pub spool_dir: Option<PathBuf>,
+    /// A safety backup made by `restore --safety-backup` (recorded in the manifest; retention keeps
+    /// the newest one).
+    pub pre_restore: bool,
+    /// age recipients the stored bytes are encrypted to (`[encryption]`), if any.
+    pub recipients: Option<crate::encrypt::Recipients>,
 }
 
 /// One destination's outcome.
@@ -149,20 +180,39 @@ impl BackupReport {
     }
 }
 
-/// Runs a backup to `destinations`. Source errors detected before any upload are returned as
-/// `Err`; failures during the run are reported per destination in the report.
+/// Runs a backup to `destinations`, each given [`crate::duration::DEFAULT_DESTINATION_TIMEOUT`].
+/// Source errors detected before any upload are returned as `Err`; failures during the run are
+/// reported per destination in the report.
 pub async fn run(
     plan: &BackupPlan,
     destinations: &[Destination],
     progress: &ProgressBar,
 ) -> Result<BackupReport, Error> {
+    run_with_timeout(
+        plan,
+        destinations,
+        progress,
+        crate::duration::DEFAULT_DESTINATION_TIMEOUT,
+    )
+    .await
+}
+
+/// [`run`], with `timeout` for each destination to store the backup and its manifest (past it,
+/// that destination fails with an error naming the timeout; the others go on).
+pub async fn run_with_timeout(
+    plan: &BackupPlan,
+    destinations: &[Destination],
+    progress: &ProgressBar,
+    timeout: std::time::Duration,
+) -> Result<BackupReport, Error> {
     let (reader, len) = plan.source.open()?;
     if let Some(len) = len {
         progress.set_length(len);
     }
-    let (writer, readers) = spool::create(plan.spool_dir.as_deref())
+    let (writer, readers) = spool::create_with(plan.spool_dir.as_deref(), plan.recipients.as_ref())
         .map_err(|e| Error::io("creating the spool file", e))?;
     let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
     let created_at = Utc::now();
 
     let mut uploads = Vec::new();
@@ -171,7 +221,9 @@ pub async fn run(
         let key = plan.name.clone();
         let body = readers.reader();
         uploads.push(tokio::spawn(async move {
-            let res = store.upload(&key, body, None).await;
+            let res = tokio::time::timeout_at(deadline, store.upload(&key, body, None))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(store.as_ref(), timeout, "uploading")));
             (res, started.elapsed())
         }));
     }
@@ -215,7 +267,7 @@ pub async fn run(
             });
         }
     };
-    let manifest = Manifest::new(
+    let mut manifest = Manifest::new(
         &plan.name,
         &digests,
         original,
@@ -223,7 +275,20 @@ pub async fn run(
         created_at,
         plan.source.manifest_label(),
     );
-    let results = finish(plan, destinations, uploads, &digests, &manifest, started).await?;
+    manifest.pre_restore = plan.pre_restore;
+    manifest.encrypted = plan.recipients.is_some();
+    if plan.source.is_folder() {
+        manifest.archive = Some(crate::archive::TAR.to_owned());
+    }
+    let results = finish(
+        plan,
+        destinations,
+        uploads,
+        &digests,
+        &manifest,
+        (started, deadline, timeout),
+    )
+    .await?;
     Ok(BackupReport {
         name: plan.name.to_string(),
         manifest: Some(manifest),
@@ -239,7 +304,7 @@ async fn finish(
     uploads: Vec<UploadTask>,
     digests: &Digests,
     manifest: &Manifest,
-    started: Instant,
+    (started, deadline, timeout): (Instant, tokio::time::Instant, std::time::Duration),
 ) -> Result<Vec<DestinationResult>, Error> {
     let mut results = Vec::new();
     let manifest_key = Manifest::key_for(&plan.name)?;
@@ -256,20 +321,34 @@ async fn finish(
             let (res, _) = task.await.map_err(|e| format!("upload task failed: {e}"))?;
             let meta = res.map_err(|e| e.to_string())?;
             check_stored(&digests, &meta, &key)?;
-            dest.store
-                .upload_bytes(&manifest_key, manifest_bytes)
-                .await
-                .map_err(|e| format!("storing the manifest failed: {e}"))?;
-            Ok::<_, String>(())
+            tokio::time::timeout_at(
+                deadline,
+                dest.store.upload_bytes(&manifest_key, manifest_bytes),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(timed_out(
+                    dest.store.as_ref(),
+                    timeout,
+                    "storing the manifest",
+                ))
+            })
+            .map_err(|e| format!("storing the manifest failed: {e}"))?;
+            // Timed here, not when awaited below: a slow destination listed first must not
+            // inflate the times of the ones after it.
+            Ok::<_, String>(started.elapsed())
         }));
     }
     for (dest, task) in destinations.iter().zip(finishing) {
         let res = task
             .await
             .unwrap_or_else(|e| Err(format!("task failed: {e}")));
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = res
+            .as_ref()
+            .map_or_else(|_| started.elapsed(), |t| *t)
+            .as_secs_f64();
         match &res {
-            Ok(()) => {
+            Ok(_) => {
                 tracing::info!(destination = %dest.name, bytes = digests.len, seconds, "backup stored");
             }
             Err(e) => tracing::error!(destination = %dest.name, "backup failed: {e}"),
@@ -283,6 +362,22 @@ async fn finish(
         });
     }
     Ok(results)
+}
+
+/// The error of a destination that ran past `[backup] destination_timeout`.
+fn timed_out(
+    store: &dyn cloudmirror_contract::Store,
+    timeout: std::time::Duration,
+    doing: &str,
+) -> cloudmirror_contract::Error {
+    cloudmirror_contract::Error::new(
+        cloudmirror_contract::ErrorKind::Transient,
+        store.capabilities().backend,
+        format!(
+            "timed out after {}s {doing} (backup.destination_timeout)",
+            timeout.as_secs_f64()
+        ),
+    )
 }
 
 /// Checks an adapter's report of a stored copy against what was written.
@@ -326,13 +421,13 @@ fn compress(
     progress: &ProgressBar,
     source: &str,
 ) -> Result<(Digests, u64), String> {
-    let mut out: Box<dyn FinishWrite> = match compression {
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
-            writer,
-            flate2::Compression::new(level),
-        )),
-        Compression::None => Box::new(Plain(Some(writer))),
-    };
+    let mut out = crate::compress::spool_encoder(
+        compression,
+        level,
+        crate::compress::default_threads(),
+        writer,
+    )
+    .map_err(|e| format!("starting the compressor failed: {e}"))?;
     let mut buf = vec![0u8; READ_BUF];
     let mut total = 0u64;
     loop {
@@ -363,50 +458,6 @@ fn compress(
         .finish_all()
         .map_err(|e| format!("writing the spool file failed: {e}"))?;
     Ok((digests, total))
-}
-
-/// A writer chain ending in the spool, finished or aborted as a whole.
-trait FinishWrite: Write + Send {
-    fn finish_all(self: Box<Self>) -> io::Result<Digests>;
-    fn abort(&mut self, message: &str);
-}
-
-impl FinishWrite for flate2::write::GzEncoder<spool::SpoolWriter> {
-    fn finish_all(self: Box<Self>) -> io::Result<Digests> {
-        (*self).finish()?.finish()
-    }
-    fn abort(&mut self, message: &str) {
-        // Replace the inner writer's state: dropping the encoder would flush a gzip trailer first.
-        self.get_mut().abort_in_place(message);
-    }
-}
-
-struct Plain(Option<spool::SpoolWriter>);
-
-impl Write for Plain {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.0 {
-            Some(w) => w.write(buf),
-            None => Err(io::Error::other("spool closed")),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.as_mut().map_or(Ok(()), Write::flush)
-    }
-}
-
-impl FinishWrite for Plain {
-    fn finish_all(mut self: Box<Self>) -> io::Result<Digests> {
-        self.0
-            .take()
-            .ok_or_else(|| io::Error::other("spool closed"))?
-            .finish()
-    }
-    fn abort(&mut self, message: &str) {
-        if let Some(w) = self.0.take() {
-            w.fail(message);
-        }
-    }
 }
 
 /// The standard output of a running command; at its end, a non-zero exit status is a read error,

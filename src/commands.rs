@@ -9,13 +9,15 @@ use cloudmirror::catalog;
 use cloudmirror::config::Config;
 use cloudmirror::destinations::{self, Destination};
 use cloudmirror::lifecycle;
-use cloudmirror::restore::{self, Output};
 use cloudmirror::template::{self, NameInputs, DEFAULT_TEMPLATE};
 use cloudmirror::{Error, ExitStatus};
 use cloudmirror_contract::Key;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::{Cli, Command};
+
+mod daemon;
+mod restore_flow;
 
 /// Runs the command; errors are printed here and turned into exit statuses.
 pub(crate) async fn run(cli: &Cli) -> ExitStatus {
@@ -38,8 +40,12 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
 async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::discover(cli.config.as_deref(), &env)?;
+    if let Some(w) = cloudmirror::config_secrets::world_readable_warning(&config.origin) {
+        eprintln!("warning: {w}");
+    }
     tracing::debug!(config = %config.origin, "configuration loaded");
     match &cli.command {
+        Command::Daemon => daemon::run(cli, &config).await,
         Command::Backup {
             source,
             exec,
@@ -75,10 +81,24 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             name,
             from,
             output,
+            into,
+            safety_backup,
             yes,
+            identity,
         } => {
+            if let Some(path) = identity {
+                cloudmirror::encrypt::use_identity_file(path)?;
+            }
             let dests = destinations::open_selected(&config, &cli.to).await?;
-            restore_cmd(cli, &dests, name, from.as_deref(), output.as_deref(), *yes).await
+            let args = restore_flow::RestoreArgs {
+                name,
+                from: from.as_deref(),
+                output: output.as_deref(),
+                into: into.as_deref(),
+                yes: *yes,
+                safety_backup: *safety_backup,
+            };
+            restore_flow::run(cli, &config, &dests, &args).await
         }
         Command::Delete { name } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -164,11 +184,14 @@ fn plan_backup(config: &Config, opts: &BackupOpts<'_>) -> Result<BackupPlan, Err
         (Some("-"), _) => Source::Stdin,
         (Some(path), _) => Source::File(PathBuf::from(path)),
         (None, Some(cmd)) => Source::Exec(cmd.to_owned()),
-        (None, None) => {
-            return Err(Error::Usage(
-                "nothing to back up: give a FILE, - for standard input, or --exec COMMAND (or set [backup] exec)".into(),
-            ))
-        }
+        (None, None) => match &config.backup.source {
+            Some(path) => Source::File(config.resolve_path(path)),
+            None => {
+                return Err(Error::Usage(
+                    "nothing to back up: give a FILE, - for standard input, or --exec COMMAND (or set [backup] exec or source)".into(),
+                ))
+            }
+        },
     };
     let compression = config.backup.compress;
     let name = if let Some(n) = name {
@@ -178,13 +201,8 @@ fn plan_backup(config: &Config, opts: &BackupOpts<'_>) -> Result<BackupPlan, Err
         let inputs = NameInputs::for_source(source.file_name().as_deref(), Utc::now());
         template::render(template, &inputs, compression)?
     };
-    let level = config.backup.level.unwrap_or(6);
-    if level > 9 {
-        return Err(Error::Config(format!(
-            "{}: backup.level must be 0-9 (got {level})",
-            config.origin
-        )));
-    }
+    let level = cloudmirror::compress::resolve_level(compression, config.backup.level)
+        .map_err(|e| Error::Config(format!("{}: {e}", config.origin)))?;
     let plan = BackupPlan {
         source,
         name,
@@ -195,6 +213,8 @@ fn plan_backup(config: &Config, opts: &BackupOpts<'_>) -> Result<BackupPlan, Err
             .spool_dir
             .as_ref()
             .map(|p| config.resolve_path(p)),
+        pre_restore: false,
+        recipients: config.recipients()?,
     };
     Ok(plan)
 }
@@ -207,7 +227,11 @@ async fn backup_cmd(
 ) -> Result<ExitStatus, Error> {
     let plan = plan_backup(config, opts)?;
     let pb = progress_bar(cli);
-    let mut report = backup::run(&plan, dests, &pb).await?;
+    let timeout = config
+        .backup
+        .destination_timeout
+        .unwrap_or(cloudmirror::duration::DEFAULT_DESTINATION_TIMEOUT);
+    let mut report = backup::run_with_timeout(&plan, dests, &pb, timeout).await?;
     pb.finish_and_clear();
     if opts.verify {
         verify_after_backup(&mut report, dests, &plan.name).await;
@@ -218,6 +242,7 @@ async fn backup_cmd(
     } else {
         report.exit_status()
     };
+    notify(config, &report, status).await;
     if cli.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         v["ok"] = serde_json::Value::Bool(status == ExitStatus::Success);
@@ -266,6 +291,25 @@ async fn backup_cmd(
     Ok(status)
 }
 
+/// `[notify]`: tells the webhook how the run went; a failed notification is a warning, not a failure.
+async fn notify(config: &Config, report: &backup::BackupReport, status: ExitStatus) {
+    let Some(n) = &config.notify else { return };
+    let ok = status == ExitStatus::Success;
+    if !n.wants(ok) {
+        return;
+    }
+    let summary = cloudmirror::notify::Summary {
+        tool: "cloudmirror",
+        ok,
+        exit_code: status.code(),
+        report,
+    };
+    if let Err(e) = n.send(&summary).await {
+        tracing::warn!("notification failed: {e}");
+        eprintln!("warning: notification failed: {e}");
+    }
+}
+
 async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
     let listings = catalog::list(dests).await;
     let rows = catalog::summarize(&listings);
@@ -310,79 +354,6 @@ async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
         }
     }
     ExitStatus::from_counts(ok, listings.len())
-}
-
-async fn restore_cmd(
-    cli: &Cli,
-    dests: &[Destination],
-    name: &str,
-    from: Option<&str>,
-    output: Option<&str>,
-    yes: bool,
-) -> Result<ExitStatus, Error> {
-    let key =
-        Key::parse(name).map_err(|e| Error::Usage(format!("backup name: {}", e.message())))?;
-    let candidates: Vec<Destination> = match from {
-        None | Some("any") => dests.to_vec(),
-        Some(d) => {
-            let found: Vec<_> = dests.iter().filter(|x| x.name == d).cloned().collect();
-            if found.is_empty() {
-                let known: Vec<_> = dests.iter().map(|x| x.name.as_str()).collect();
-                return Err(Error::Usage(format!(
-                    "unknown destination {d:?} in --from (selected: {})",
-                    known.join(", ")
-                )));
-            }
-            found
-        }
-    };
-    let output = match output {
-        Some("-") => Output::Stdout,
-        Some(path) => Output::File(PathBuf::from(path)),
-        None => {
-            // The manifest says how it was compressed; guess from the name for the default path.
-            let compression = if name.to_ascii_lowercase().ends_with(".gz") {
-                cloudmirror::config::Compression::Gzip
-            } else {
-                cloudmirror::config::Compression::None
-            };
-            Output::File(backup::default_restore_path(name, compression))
-        }
-    };
-    if let Output::File(path) = &output {
-        if path.is_dir() {
-            return Err(Error::Input(format!(
-                "output {} is a directory; give a file path",
-                path.display()
-            )));
-        }
-        if path.exists() && !yes {
-            return Err(Error::Input(format!(
-                "output {} already exists; pass --yes to overwrite it",
-                path.display()
-            )));
-        }
-    }
-    let report = restore::run(&candidates, &key, &output).await?;
-    if cli.json {
-        let mut v = serde_json::to_value(&report).unwrap_or_default();
-        v["ok"] = serde_json::Value::Bool(true);
-        println!("{v}");
-    } else if output != Output::Stdout {
-        println!(
-            "restored {} from {} to {} ({}, verified sha256)",
-            report.name,
-            report.destination,
-            report.output,
-            human_bytes(report.restored_bytes)
-        );
-    } else {
-        eprintln!(
-            "restored {} from {} (verified sha256)",
-            report.name, report.destination
-        );
-    }
-    Ok(ExitStatus::Success)
 }
 
 async fn prune_cmd(cli: &Cli, dests: &[Destination], dry_run: bool) -> ExitStatus {

@@ -51,9 +51,12 @@ impl fmt::Display for ConfigOrigin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
-    /// gzip (the default); restores read multi-member streams.
+    /// gzip (the default), compressed in parallel as independent members; restores read
+    /// multi-member streams.
     #[default]
     Gzip,
+    /// zstd (multithreaded), `.zst`.
+    Zstd,
     /// Stored as is.
     None,
 }
@@ -63,6 +66,7 @@ impl Compression {
     pub fn as_str(self) -> &'static str {
         match self {
             Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
             Compression::None => "none",
         }
     }
@@ -71,7 +75,20 @@ impl Compression {
     pub fn extension(self) -> Option<&'static str> {
         match self {
             Compression::Gzip => Some(".gz"),
+            Compression::Zstd => Some(".zst"),
             Compression::None => None,
+        }
+    }
+
+    /// A guess from a backup's name (by its extension), for when no manifest is at hand.
+    pub fn guess_from_name(name: &str) -> Compression {
+        let ext = std::path::Path::new(name)
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("gz") => Compression::Gzip,
+            Some("zst") => Compression::Zstd,
+            _ => Compression::None,
         }
     }
 }
@@ -85,12 +102,18 @@ pub struct BackupConfig {
     /// Compression of stored bytes.
     #[serde(default)]
     pub compress: Compression,
-    /// gzip level 0-9 (default 6).
+    /// Compression level: gzip 0-9 (default 6), zstd 1-22 (default 3); see [`crate::compress`].
     pub level: Option<u32>,
     /// Shell command whose standard output is backed up when `backup` gets no source.
     pub exec: Option<String>,
+    /// File backed up when `backup` gets no source and no `exec` is set (the daemon's job).
+    pub source: Option<PathBuf>,
     /// Folder for the spool file the compressed backup is staged in (default: the system temp folder).
     pub spool_dir: Option<PathBuf>,
+    /// How long one destination may take to store the backup and its manifest (default 30m;
+    /// see [`crate::duration`]); a destination past it fails alone.
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub destination_timeout: Option<std::time::Duration>,
 }
 
 /// One `[[destinations]]` table, with its adapter-specific settings kept for the adapter to parse.
@@ -125,6 +148,12 @@ pub struct Config {
     pub retention: Option<crate::retention::RetentionPolicy>,
     /// `[health]`: thresholds of `status`.
     pub health: crate::health::HealthPolicy,
+    /// `[schedule]`: when `daemon` runs the backup job.
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
+    /// `[notify]`: the webhook told about each backup run.
+    pub notify: Option<crate::notify::NotifyConfig>,
+    /// `[encryption]`: age recipients every backup is encrypted to.
+    pub encryption: Option<crate::encrypt::EncryptionConfig>,
     source: SourceIndex,
 }
 
@@ -138,6 +167,9 @@ struct RawConfig {
     retention: Option<crate::retention::RetentionPolicy>,
     #[serde(default)]
     health: crate::health::HealthPolicy,
+    schedule: Option<crate::schedule::ScheduleConfig>,
+    notify: Option<crate::notify::NotifyConfig>,
+    encryption: Option<crate::encrypt::EncryptionConfig>,
 }
 
 impl Config {
@@ -214,6 +246,14 @@ impl Config {
                 )
             })?;
         }
+        if let Some(enc) = &raw.encryption {
+            enc.recipients().map_err(|e| {
+                source.error(
+                    &[Seg::Key("encryption".into()), Seg::Key("recipients".into())],
+                    &e.to_string(),
+                )
+            })?;
+        }
         raw.health.validate().map_err(|e| {
             source.error(
                 &[Seg::Key("health".into()), Seg::Key(e.field.into())],
@@ -227,6 +267,9 @@ impl Config {
             destinations,
             retention: raw.retention,
             health: raw.health,
+            schedule: raw.schedule,
+            notify: raw.notify,
+            encryption: raw.encryption,
             source,
         })
     }
@@ -261,6 +304,14 @@ impl Config {
         }
         self.source
             .error(&at, &format!("destination {:?}: {message}", dest.name))
+    }
+
+    /// The parsed `[encryption]` recipients, when backups are to be encrypted.
+    pub fn recipients(&self) -> Result<Option<crate::encrypt::Recipients>, Error> {
+        self.encryption
+            .as_ref()
+            .map(crate::encrypt::EncryptionConfig::recipients)
+            .transpose()
     }
 
     /// Resolves a path from the config against the config file's folder.
@@ -444,7 +495,11 @@ impl SourceIndex {
             }
             let message = redact_value(&e.inner().to_string());
             if let Some(unknown) = backticked_after(&message, "unknown field `") {
-                path.push(Seg::Key(unknown));
+                // Some deserializers already put the unknown key at the end of the path.
+                let unknown = Seg::Key(unknown);
+                if path.last() != Some(&unknown) {
+                    path.push(unknown);
+                }
             }
             let field = path_string(&path);
             self.error(&path, &format!("{field}: {message}"))

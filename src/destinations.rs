@@ -41,8 +41,39 @@ impl fmt::Debug for Destination {
 /// others: it becomes a store whose every operation fails with that error.
 pub async fn open_selected(config: &Config, to: &[String]) -> Result<Vec<Destination>, Error> {
     let selected = config.select(to)?;
-    let opened = futures::future::join_all(selected.iter().map(|d| open(config, d))).await;
+    let opened =
+        futures::future::join_all(selected.iter().map(|d| open_within_timeout(config, d))).await;
     opened.into_iter().collect()
+}
+
+/// [`open`], bounded by `[backup] destination_timeout`: a destination that hangs while opening
+/// (an endpoint that accepts connections and never answers) fails alone.
+async fn open_within_timeout(
+    config: &Config,
+    dest: &DestinationConfig,
+) -> Result<Destination, Error> {
+    let timeout = config
+        .backup
+        .destination_timeout
+        .unwrap_or(crate::duration::DEFAULT_DESTINATION_TIMEOUT);
+    if let Ok(opened) = tokio::time::timeout(timeout, open(config, dest)).await {
+        return opened;
+    }
+    tracing::warn!(destination = %dest.name, "timed out opening the destination");
+    let store: Arc<dyn Store> = Arc::new(FailedStore {
+        kind: ErrorKind::Transient,
+        backend: "cloudmirror",
+        message: format!(
+            "timed out after {}s opening the destination (backup.destination_timeout)",
+            timeout.as_secs_f64()
+        ),
+    });
+    Ok(Destination {
+        name: dest.name.clone(),
+        kind: dest.kind.clone(),
+        store,
+        retention: dest.retention.clone(),
+    })
 }
 
 /// Opens one destination.
@@ -55,6 +86,10 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
             }
             c.path = config.resolve_path(&c.path);
             Arc::new(LocalStore::new(c))
+        }
+        "s3" => {
+            let c: cloudmirror_s3::S3Config = config.adapter_settings(dest)?;
+            opened(config, dest, cloudmirror_s3::S3Store::new(c).await)?
         }
         "dropbox" => {
             let c: cloudmirror_dropbox::DropboxConfig = config.adapter_settings(dest)?;

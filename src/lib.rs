@@ -6,24 +6,35 @@
 //!
 //! - [`config`]: `cloudmirror.toml` discovery, `${VAR}` substitution, errors naming file, line and field.
 //! - [`destinations`]: `[[destinations]]` tables to stores (one match on `type`), prefixes applied by [`prefixed`].
-//! - [`backup`]: source → compression + hashing into the [`spool`] → concurrent uploads → [`manifest`]s.
+//! - [`backup`]: source → compression ([`compress`]: parallel gzip, zstd) + hashing into the [`spool`] → concurrent uploads → [`manifest`]s.
 //! - [`restore`]: download, verify size and SHA-256 while decompressing, fall back to the next copy.
+//!   [`restore_target`] resolves `latest` and plans the `--safety-backup`; [`restore_into`] streams
+//!   into a command (`--into`) and kills it unless every byte was verified.
 //! - [`catalog`]: `list` and `delete` (a backup is an object with a manifest beside it).
 //! - [`template`]: backup name templates.
 //! - [`lifecycle`]: retention ([`retention`]) after backups and in `prune`; health ([`health`]) for `status`.
 //! - [`verify`]: does each copy still match its manifest (provider checksums, or a deep re-hash).
 
+pub mod archive;
 pub mod backup;
 pub mod catalog;
+pub mod compress;
 pub mod config;
+pub mod config_secrets;
 pub mod destinations;
+pub mod duration;
+pub mod encrypt;
 mod error;
 pub mod health;
 pub mod lifecycle;
 pub mod manifest;
+pub mod notify;
 pub mod prefixed;
 pub mod restore;
+pub mod restore_into;
+pub mod restore_target;
 pub mod retention;
+pub mod schedule;
 pub mod spool;
 pub mod template;
 pub mod verify;

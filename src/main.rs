@@ -5,6 +5,7 @@
 #![allow(clippy::doc_markdown)]
 
 mod commands;
+mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,22 +58,39 @@ pub(crate) enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Run the backup job on `[schedule] cron`, one run at a time, until SIGTERM or Ctrl-C.
+    /// The job backs up `[backup] exec` (or `[backup] source`).
+    Daemon,
     /// List the backups on each destination and where each one is present.
     List,
     /// Download, verify and decompress a backup.
     Restore {
-        /// The backup's name (as `list` shows it).
+        /// The backup's name (as `list` shows it), or `latest`: the newest backup that is present
+        /// and intact (safety backups only when nothing else exists).
+        #[arg(value_name = "NAME|latest")]
         name: String,
         /// Restore from this destination only (default: the first selected one that has an intact copy;
         /// `any` tries each in turn).
         #[arg(long, value_name = "DEST|any")]
         from: Option<String>,
         /// Output file, or - for standard output (default: the backup's name without .gz, here).
-        #[arg(short, long, value_name = "FILE|-")]
+        #[arg(short, long, value_name = "FILE|-", conflicts_with = "into")]
         output: Option<String>,
-        /// Overwrite an existing output file without asking.
+        /// Stream the verified backup into this shell command's standard input (e.g.
+        /// "psql --single-transaction -v ON_ERROR_STOP=1 $DATABASE_URL"). The command is killed
+        /// unless every byte matched the manifest; its exit code decides success.
+        #[arg(long, value_name = "COMMAND")]
+        into: Option<String>,
+        /// First run the configured backup job ([backup] exec) once, as a pre-restore backup to
+        /// the selected destinations; if it fails everywhere, nothing is restored.
+        #[arg(long)]
+        safety_backup: bool,
+        /// Do not ask before a destructive restore (--into, or -o over an existing file).
         #[arg(long)]
         yes: bool,
+        /// age identity file (AGE-SECRET-KEY-...) to decrypt encrypted backups.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
     },
     /// Check that each destination still holds intact copies (size and provider checksum;
     /// --deep downloads and re-hashes).
@@ -124,13 +142,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8, format: LogFormat) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDMIRROR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = logging::filter(verbose, std::env::var("CLOUDMIRROR_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

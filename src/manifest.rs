@@ -41,6 +41,12 @@ pub struct Manifest {
     /// Made by `restore --safety-backup` just before a restore (retention keeps the newest one).
     #[serde(default)]
     pub pre_restore: bool,
+    /// Whether the stored bytes are age-encrypted (the checksums are of the encrypted bytes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
+    /// `"tar"` when the source was a folder: restore extracts it into a new folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 impl Manifest {
@@ -66,6 +72,8 @@ impl Manifest {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             source,
             pre_restore: false,
+            archive: None,
+            encrypted: false,
         }
     }
 

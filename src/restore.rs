@@ -151,10 +151,9 @@ fn write_verified(
     output: &Output,
     dest: &str,
 ) -> Result<u64, Attempt> {
-    let mut hashing = HashingReader {
-        inner: reader,
-        hashes: Hashes::new(),
-    };
+    if let (Some(crate::archive::TAR), Output::File(path)) = (manifest.archive.as_deref(), output) {
+        return extract_verified(reader, manifest, compression, path, dest);
+    }
     let (mut sink, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match output {
         Output::Stdout => (Box::new(io::BufWriter::new(io::stdout().lock())), None),
         Output::File(path) => {
@@ -171,26 +170,9 @@ fn write_verified(
             (Box::new(io::BufWriter::new(file)), Some(tmp))
         }
     };
-    let copied = match compression {
-        Compression::Gzip => {
-            let mut dec = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(
-                256 * 1024,
-                &mut hashing,
-            ));
-            let res = io::copy(&mut dec, &mut sink);
-            // Hash whatever follows the last gzip member too, so the checksum covers every byte.
-            let rest = res
-                .is_ok()
-                .then(|| io::copy(dec.get_mut(), &mut io::sink()));
-            match (res, rest) {
-                (Err(e), _) | (_, Some(Err(e))) => Err(e),
-                (Ok(n), _) => Ok(n),
-            }
-        }
-        Compression::None => io::copy(&mut hashing, &mut sink),
-    };
+    let copied = decode_hashed(reader, compression, manifest.encrypted, &mut sink);
     let written_to_stdout = matches!(output, Output::Stdout);
-    let restored = copied.map_err(|e| {
+    let (restored, digests) = copied.map_err(|e| {
         let why = format!("the copy on {dest} is unreadable or corrupt: {e}");
         if written_to_stdout {
             Attempt::Fatal(Error::Failed(why))
@@ -201,12 +183,7 @@ fn write_verified(
     sink.flush()
         .map_err(|e| Attempt::Fatal(Error::io("writing the output", e)))?;
     drop(sink);
-    let digests = hashing.hashes.finish();
-    if digests.len != manifest.stored_size || digests.sha256 != manifest.sha256 {
-        let why = format!(
-            "the copy on {dest} is corrupt: {} bytes with sha256 {}, the manifest says {} bytes with sha256 {}",
-            digests.len, digests.sha256, manifest.stored_size, manifest.sha256
-        );
+    if let Err(why) = check_digests(&digests, manifest, dest) {
         // A file output is discarded with its temporary file; stdout cannot be taken back.
         return Err(if written_to_stdout {
             Attempt::Fatal(Error::Failed(why))
@@ -226,6 +203,115 @@ fn write_verified(
         })?;
     }
     Ok(restored)
+}
+
+/// A folder backup: the tar stream is extracted beside `target` and moved into place only once
+/// every stored byte matched the manifest; an entry escaping the folder fails the restore.
+fn extract_verified(
+    reader: impl Read,
+    manifest: &Manifest,
+    compression: Compression,
+    target: &Path,
+    dest: &str,
+) -> Result<u64, Attempt> {
+    let mut extractor = crate::archive::extract_into(target).map_err(|e| {
+        Attempt::Fatal(Error::Input(format!(
+            "cannot restore into {}: {e}",
+            target.display()
+        )))
+    })?;
+    let decoded = decode_hashed(reader, compression, manifest.encrypted, &mut extractor);
+    let closed = extractor.close();
+    // A corrupt copy is skipped (its partial extraction is removed with the staging folder);
+    // a verified archive whose entries are refused stops the restore.
+    let (restored, digests) = match (decoded, &closed) {
+        // The extractor stopped reading because it refused an entry: say which.
+        (Err(_), Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+            return Err(Attempt::Fatal(Error::Failed(format!(
+                "the folder backup from {dest} cannot be extracted: {e}"
+            ))));
+        }
+        (Err(e), _) => {
+            return Err(Attempt::Skip(format!(
+                "the copy on {dest} is unreadable or corrupt: {e}"
+            )));
+        }
+        (Ok(done), _) => done,
+    };
+    check_digests(&digests, manifest, dest).map_err(Attempt::Skip)?;
+    if let Err(e) = closed {
+        return Err(Attempt::Fatal(Error::Failed(format!(
+            "the folder backup from {dest} cannot be extracted: {e}"
+        ))));
+    }
+    extractor.commit().map_err(|e| {
+        Attempt::Fatal(Error::io(
+            format!("cannot move the folder into {}", target.display()),
+            e,
+        ))
+    })?;
+    Ok(restored)
+}
+
+/// Decrypts (when `encrypted`) and decompresses the stored bytes read from `reader` into `sink`,
+/// hashing every stored byte (including anything after the last gzip member). Returns the bytes
+/// written and the digests of the stored bytes, for [`check_digests`]; nothing is verified here.
+pub(crate) fn decode_hashed(
+    reader: impl Read,
+    compression: Compression,
+    encrypted: bool,
+    sink: &mut dyn Write,
+) -> io::Result<(u64, cloudmirror_contract::Digests)> {
+    let mut hashing = HashingReader {
+        inner: reader,
+        hashes: Hashes::new(),
+    };
+    let copied = {
+        let mut plain: Box<dyn Read + '_> = if encrypted {
+            crate::encrypt::decrypting_reader(&mut hashing)?
+        } else {
+            Box::new(&mut hashing)
+        };
+        let buffered = BufReader::with_capacity(256 * 1024, &mut plain);
+        match compression {
+            Compression::Gzip => {
+                let mut dec = flate2::bufread::MultiGzDecoder::new(buffered);
+                let n = io::copy(&mut dec, sink)?;
+                // Read whatever follows the last gzip member too, so the checksum covers every byte.
+                io::copy(dec.get_mut(), &mut io::sink())?;
+                n
+            }
+            Compression::Zstd => {
+                let mut dec = zstd::stream::read::Decoder::with_buffer(buffered)?;
+                let n = io::copy(&mut dec, sink)?;
+                // As for gzip: read whatever follows the last frame too.
+                io::copy(&mut dec.finish(), &mut io::sink())?;
+                n
+            }
+            Compression::None => {
+                let mut buffered = buffered;
+                io::copy(&mut buffered, sink)?
+            }
+        }
+    };
+    // Whatever the decoders left unread still counts towards the stored bytes' checksum.
+    io::copy(&mut hashing, &mut io::sink())?;
+    Ok((copied, hashing.hashes.finish()))
+}
+
+/// Compares what was read with the manifest; the error says what differs, naming `dest`.
+pub(crate) fn check_digests(
+    digests: &cloudmirror_contract::Digests,
+    manifest: &Manifest,
+    dest: &str,
+) -> Result<(), String> {
+    if digests.len != manifest.stored_size || digests.sha256 != manifest.sha256 {
+        return Err(format!(
+            "the copy on {dest} is corrupt: {} bytes with sha256 {}, the manifest says {} bytes with sha256 {}",
+            digests.len, digests.sha256, manifest.stored_size, manifest.sha256
+        ));
+    }
+    Ok(())
 }
 
 fn parent_dir(path: &Path) -> PathBuf {

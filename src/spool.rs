@@ -29,6 +29,17 @@ enum SpoolState {
 
 /// Creates a spool in `dir` (the system temp folder when `None`).
 pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
+    create_with(dir, None)
+}
+
+/// Creates a spool whose stored bytes are encrypted to `recipients` (when given): what the
+/// compressor writes is encrypted before it is hashed and written, so the digests are those of
+/// the stored (encrypted) bytes.
+pub fn create_with(
+    dir: Option<&Path>,
+    recipients: Option<&crate::encrypt::Recipients>,
+) -> io::Result<(SpoolWriter, SpoolReaders)> {
+    remove_stale(&dir.map_or_else(std::env::temp_dir, Path::to_path_buf));
     let file = match dir {
         Some(d) => tempfile::Builder::new()
             .prefix(".cloudmirror-spool-")
@@ -39,11 +50,20 @@ pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
     };
     let (file, path) = file.into_parts();
     let (tx, rx) = watch::channel(SpoolState::Writing(0));
-    let writer = SpoolWriter {
+    let tx = Arc::new(tx);
+    let stored = Stored {
         file,
         hashes: Hashes::new(),
         written: 0,
         published: 0,
+        tx: tx.clone(),
+    };
+    let sink = match recipients {
+        None => Sink::Plain(Box::new(stored)),
+        Some(r) => Sink::Age(Box::new(crate::encrypt::encrypting_writer(r, stored)?)),
+    };
+    let writer = SpoolWriter {
+        sink: Some(sink),
         tx,
         finished: false,
     };
@@ -54,46 +74,44 @@ pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
     Ok((writer, readers))
 }
 
-/// The writing end: hashes what it writes and wakes readers as bytes become readable.
-/// Dropped without [`SpoolWriter::finish`], it marks the spool failed.
-#[derive(Debug)]
-pub struct SpoolWriter {
+/// Spool files older than this were left by a killed process (a normal run removes its own).
+const STALE_SPOOL_AGE: std::time::Duration = std::time::Duration::from_hours(24);
+
+/// Best effort: removes spool files in `dir` older than [`STALE_SPOOL_AGE`] (SIGKILL leftovers).
+fn remove_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("cloudmirror-spool-") || name.starts_with(".cloudmirror-spool-")) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_SPOOL_AGE);
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(path = %entry.path().display(), "removed a stale spool file");
+        }
+    }
+}
+
+/// The stored bytes: written to the spool file, hashed, and announced to readers.
+struct Stored {
     file: std::fs::File,
     hashes: Hashes,
     written: u64,
     published: u64,
-    tx: watch::Sender<SpoolState>,
-    finished: bool,
+    tx: Arc<watch::Sender<SpoolState>>,
 }
 
-impl SpoolWriter {
-    /// Marks the spool complete and returns the digests of everything written.
-    pub fn finish(mut self) -> io::Result<Digests> {
-        self.file.flush()?;
-        self.finished = true;
-        let hashes = std::mem::take(&mut self.hashes);
-        self.tx.send_replace(SpoolState::Done(self.written));
-        Ok(hashes.finish())
-    }
-
-    /// Marks the spool failed: readers end with an error carrying `message`.
-    pub fn fail(mut self, message: &str) {
-        self.abort_in_place(message);
-    }
-
-    /// Marks the spool failed without consuming the writer (for writers owned by an encoder);
-    /// later writes fail.
-    pub fn abort_in_place(&mut self, message: &str) {
-        self.finished = true;
-        self.tx.send_replace(SpoolState::Failed(message.to_owned()));
-    }
-}
-
-impl Write for SpoolWriter {
+impl Write for Stored {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.finished {
-            return Err(io::Error::other("the spool is closed"));
-        }
         let n = self.file.write(buf)?;
         self.hashes.update(&buf[..n]);
         self.written += n as u64;
@@ -106,6 +124,76 @@ impl Write for SpoolWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+}
+
+/// Plain stored bytes, or encrypted with age first.
+enum Sink {
+    Plain(Box<Stored>),
+    Age(Box<age::stream::StreamWriter<Stored>>),
+}
+
+/// The writing end: hashes what it stores and wakes readers as bytes become readable.
+/// Dropped without [`SpoolWriter::finish`], it marks the spool failed.
+pub struct SpoolWriter {
+    sink: Option<Sink>,
+    tx: Arc<watch::Sender<SpoolState>>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for SpoolWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolWriter")
+            .field("encrypted", &matches!(self.sink, Some(Sink::Age(_))))
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpoolWriter {
+    /// Marks the spool complete and returns the digests of everything stored.
+    pub fn finish(mut self) -> io::Result<Digests> {
+        let mut stored = match self.sink.take() {
+            Some(Sink::Plain(s)) => *s,
+            Some(Sink::Age(w)) => (*w).finish()?,
+            None => return Err(io::Error::other("the spool is closed")),
+        };
+        stored.file.flush()?;
+        self.finished = true;
+        let hashes = std::mem::take(&mut stored.hashes);
+        self.tx.send_replace(SpoolState::Done(stored.written));
+        Ok(hashes.finish())
+    }
+
+    /// Marks the spool failed: readers end with an error carrying `message`.
+    pub fn fail(mut self, message: &str) {
+        self.abort_in_place(message);
+    }
+
+    /// Marks the spool failed without consuming the writer (for writers owned by an encoder);
+    /// later writes fail.
+    pub fn abort_in_place(&mut self, message: &str) {
+        self.finished = true;
+        self.sink = None;
+        self.tx.send_replace(SpoolState::Failed(message.to_owned()));
+    }
+}
+
+impl Write for SpoolWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match (&mut self.sink, self.finished) {
+            (Some(Sink::Plain(s)), false) => s.write(buf),
+            (Some(Sink::Age(w)), false) => w.write(buf),
+            _ => Err(io::Error::other("the spool is closed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Some(Sink::Plain(s)) => s.flush(),
+            Some(Sink::Age(w)) => w.flush(),
+            None => Ok(()),
+        }
     }
 }
 

@@ -10,12 +10,23 @@
     clippy::doc_markdown,
     clippy::missing_panics_doc,
     clippy::new_without_default,
-    clippy::format_collect
+    clippy::format_collect,
+    clippy::unwrap_used
 )]
 
 mod common;
 
 mod backup_restore;
 mod bad_input;
+mod clouds;
+mod compression;
+mod daemon;
+mod encryption;
+mod fakes;
+mod faults;
+mod folders;
 mod lifecycle;
 mod memory;
+mod postgres;
+mod restore_into;
+mod secrets;

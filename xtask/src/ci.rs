@@ -41,6 +41,19 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         )),
     }
 
+    match provision::postgres() {
+        Ok(bin) => {
+            println!("xtask: PostgreSQL: {}", bin.display());
+            env.push(("CLOUDMIRROR_PG_BIN".into(), bin.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and PostgreSQL is unavailable: {why}")
+        }
+        Err(why) => skipped.push(format!(
+            "PostgreSQL end-to-end tests (tests/it/postgres.rs): {why}"
+        )),
+    }
+
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     step(
         "cargo test",

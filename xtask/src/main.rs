@@ -1,19 +1,40 @@
 //! cloudmirror's project tasks, run as `cargo xtask <task>`. With no task, lists them.
 
+mod bench;
 mod ci;
+mod contract;
+mod demo;
+mod fakes;
+mod fuzz;
 mod provision;
+mod targets;
 
 use std::process::ExitCode;
 
-const TASKS: &[(&str, &str)] = &[(
-    "ci",
-    "fmt check, clippy -D warnings, provision test services (s3s-fs), every test",
-)];
+const TASKS: &[(&str, &str)] = &[
+    (
+        "ci",
+        "fmt check, clippy -D warnings, provision test services (s3s-fs), every test",
+    ),
+    (
+        "fuzz",
+        "cargo-fuzz targets (config parser, adapters' response parsing) for a bounded time [--seconds N] [TARGET...]",
+    ),
+    (
+        "bench",
+        "release build, backup/restore benchmarks vs gzip, pigz, sha256sum, rclone [--quick]",
+    ),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("contract") => contract::run(&args[1..]),
+        Some("fakes") => fakes::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some(other) => Err(anyhow::anyhow!("unknown task {other:?}")),
         None => {
             println!("usage: cargo xtask <task>\n\ntasks:");

@@ -1,4 +1,4 @@
-//! Installs what tests need (a loopback S3 server) when it is missing, and says what was skipped.
+//! Installs what tests need (a loopback S3 server, the postgres server programs) when it is missing, and says what was skipped.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -62,4 +62,83 @@ fn works(bin: &PathBuf) -> bool {
         .arg("--help")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Programs the postgres end-to-end tests need, all from one installation.
+pub(crate) const POSTGRES_PROGRAMS: [&str; 6] = [
+    "initdb",
+    "pg_ctl",
+    "postgres",
+    "psql",
+    "pg_dump",
+    "pg_restore",
+];
+
+/// Finds the postgres server binaries folder (env `CLOUDMIRROR_PG_BIN`, else the newest
+/// `/usr/lib/postgresql/*/bin`), installing the distribution's `postgresql` package with apt-get
+/// when it is missing and we are root. The tests start their own throw-away cluster from it on
+/// 127.0.0.1; nothing is started here. Returns the folder, or why it is unavailable.
+pub(crate) fn postgres() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("CLOUDMIRROR_PG_BIN").map(PathBuf::from) {
+        return if has_postgres(&p) {
+            Ok(p)
+        } else {
+            Err(format!(
+                "CLOUDMIRROR_PG_BIN={} lacks one of {}",
+                p.display(),
+                POSTGRES_PROGRAMS.join(", ")
+            ))
+        };
+    }
+    if let Some(p) = newest_postgres_bin() {
+        return Ok(p);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        return Err(
+            "no PostgreSQL server in /usr/lib/postgresql/*/bin (install the `postgresql` package, \
+             or set CLOUDMIRROR_PG_BIN)"
+                .into(),
+        );
+    }
+    eprintln!(
+        "xtask: installing PostgreSQL (apt-get install -y postgresql) for the end-to-end tests..."
+    );
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "postgresql"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        // A fresh machine may have no package lists yet.
+        let _ = Command::new("apt-get").arg("update").status();
+        install();
+    }
+    newest_postgres_bin().ok_or_else(|| {
+        "`apt-get install -y postgresql` did not provide /usr/lib/postgresql/*/bin".to_owned()
+    })
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` that holds every program the tests use.
+fn newest_postgres_bin() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            has_postgres(&bin).then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+fn has_postgres(bin: &std::path::Path) -> bool {
+    POSTGRES_PROGRAMS.iter().all(|p| bin.join(p).is_file())
 }

@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(p.delay(1, &e), Duration::from_secs(3));
         let long = Error::new(
             ErrorKind::RateLimited {
-                retry_after: Some(Duration::from_secs(300)),
+                retry_after: Some(Duration::from_mins(5)),
             },
             "t",
             "429",

@@ -561,7 +561,7 @@ pub fn invisible_until_complete(store: Arc<dyn Store>, prefix: Prefix) -> BoxFut
         let st = store.clone();
         let k2 = k.clone();
         let task = tokio::spawn(async move { st.upload(&k2, body, None).await });
-        tokio::time::timeout(Duration::from_secs(60), reached)
+        tokio::time::timeout(Duration::from_mins(1), reached)
             .await
             .expect("the adapter read the body up to the gate")
             .expect("gate signal");
@@ -578,7 +578,7 @@ pub fn invisible_until_complete(store: Arc<dyn Store>, prefix: Prefix) -> BoxFut
         let st = store.clone();
         let k2 = k.clone();
         let task = tokio::spawn(async move { st.upload(&k2, body, None).await });
-        tokio::time::timeout(Duration::from_secs(60), reached)
+        tokio::time::timeout(Duration::from_mins(1), reached)
             .await
             .expect("the adapter read the body up to the gate")
             .expect("gate signal");

@@ -15,9 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::BACKEND;
 
 /// Refresh this long before the token expires (less for very short-lived tokens).
-const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+const REFRESH_MARGIN: Duration = Duration::from_mins(5);
 /// Assumed lifetime when the token response has no `expires_in` (Dropbox issues 4 h tokens).
-const DEFAULT_LIFETIME: Duration = Duration::from_secs(14_400);
+const DEFAULT_LIFETIME: Duration = Duration::from_hours(4);
 
 /// Holds the app credentials and the current access token.
 pub(crate) struct Auth {

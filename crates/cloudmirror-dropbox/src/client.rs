@@ -100,7 +100,7 @@ impl Client {
             // oauth2 requires no redirects; Dropbox never redirects API calls either.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(300))
+            .read_timeout(Duration::from_mins(5))
             .user_agent(concat!("cloudmirror/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {

@@ -157,7 +157,7 @@ impl DropboxConfig {
             problems.push("refresh_token must not be empty".to_owned());
         }
         let chunk_size = self.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE);
-        if chunk_size.bytes() == 0 || chunk_size.bytes() % CHUNK_MULTIPLE != 0 {
+        if chunk_size.bytes() == 0 || !chunk_size.bytes().is_multiple_of(CHUNK_MULTIPLE) {
             problems.push(format!(
                 "chunk_size must be a multiple of 4 MiB (got {chunk_size})"
             ));
@@ -250,7 +250,7 @@ fn empty_size_as_none<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<Option<ByteSize>, D::Error> {
     #[derive(Deserialize)]
-    #[serde(untagged)]
+    #[serde(untagged, expecting = "a size such as \"48MiB\" or a number of bytes")]
     enum Raw {
         Text(String),
         Size(ByteSize),

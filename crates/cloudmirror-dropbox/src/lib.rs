@@ -38,3 +38,40 @@ pub use store::DropboxStore;
 
 /// The backend name in errors and capabilities.
 const BACKEND: &str = "dropbox";
+
+/// Fuzzing entry point (the `fuzz/` crate), not API: parses a response body as an error the way
+/// every request does, with `retry_after` as the `Retry-After` header. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse_error(
+    status: u16,
+    retry_after: &[u8],
+    body: &[u8],
+) -> cloudmirror_contract::Error {
+    let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_REQUEST);
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(v) = reqwest::header::HeaderValue::from_bytes(retry_after) {
+        headers.insert(reqwest::header::RETRY_AFTER, v);
+    }
+    error::parse_error(status, &headers, body)
+}
+
+/// Fuzzing entry point (the `fuzz/` crate), not API: parses a `list_folder` page and turns its
+/// entries into object metadata below a root of `root_segments` folders. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse_list_page(
+    body: &[u8],
+    root_segments: usize,
+) -> Vec<cloudmirror_contract::ObjectMeta> {
+    let Ok(page) = serde_json::from_slice::<client::ListPage>(body) else {
+        return Vec::new();
+    };
+    page.entries
+        .iter()
+        .filter_map(|entry| match entry {
+            client::Metadata::File(file) => {
+                list::object_meta(file, root_segments, &cloudmirror_contract::Prefix::root())
+            }
+            _ => None,
+        })
+        .collect()
+}

@@ -70,7 +70,7 @@ impl Default for FakeDropboxOptions {
             app_key: APP_KEY.to_owned(),
             app_secret: APP_SECRET.to_owned(),
             refresh_token: REFRESH_TOKEN.to_owned(),
-            token_lifetime: Duration::from_secs(14_400),
+            token_lifetime: Duration::from_hours(4),
             single_upload_limit: 150 * 1024 * 1024,
             max_page_size: None,
             team_token: false,

@@ -60,7 +60,7 @@ impl TokenSource {
             key,
             DefaultHyperClientBuilder::default(),
         )
-        .with_timeout(Duration::from_secs(60));
+        .with_timeout(Duration::from_mins(1));
         if let Some(s) = subject {
             builder = builder.subject(s);
         }

@@ -99,7 +99,7 @@ impl Client {
     ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(30))
-            .read_timeout(std::time::Duration::from_secs(300))
+            .read_timeout(std::time::Duration::from_mins(5))
             .build()
             .map_err(transport)?;
         Ok(Self {
@@ -397,16 +397,21 @@ fn accept_chunk(s: StatusCode) -> bool {
     s.is_success() || s.as_u16() == 308
 }
 
+/// The bytes a session holds, from a 308's `Range: bytes=0-<last>` (`None` when malformed,
+/// including a `<last>` of `u64::MAX`, which would overflow).
+pub(crate) fn committed_from_range(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes=0-"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .and_then(|last| last.checked_add(1))
+}
+
 async fn chunk_outcome(resp: Response) -> Result<ChunkOutcome> {
     if resp.status().as_u16() == 308 {
         let committed = match resp.headers().get(reqwest::header::RANGE) {
             None => 0,
-            Some(v) => v
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().strip_prefix("bytes=0-"))
-                .and_then(|n| n.parse::<u64>().ok())
-                .map(|last| last + 1)
+            Some(v) => committed_from_range(v.as_bytes())
                 .ok_or_else(|| protocol("resumable upload: malformed Range header"))?,
         };
         return Ok(ChunkOutcome::Incomplete(committed));
@@ -437,4 +442,19 @@ fn random_u64() -> u64 {
             .map_or(0, |d| d.as_nanos() as u64),
     );
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::committed_from_range;
+
+    #[test]
+    fn range_header_overflow_is_malformed() {
+        assert_eq!(committed_from_range(b"bytes=0-262143"), Some(262_144));
+        assert_eq!(committed_from_range(b" bytes=0-0 "), Some(1));
+        // u64::MAX + 1 used to overflow (a panic in debug builds).
+        assert_eq!(committed_from_range(b"bytes=0-18446744073709551615"), None);
+        assert_eq!(committed_from_range(b"bytes=5-9"), None);
+        assert_eq!(committed_from_range(b"\xff"), None);
+    }
 }

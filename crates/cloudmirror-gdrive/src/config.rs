@@ -137,7 +137,7 @@ impl GdriveConfig {
             }
         };
         let chunk_size = self.chunk_size.map_or(DEFAULT_CHUNK_SIZE, ByteSize::bytes);
-        if chunk_size == 0 || chunk_size % CHUNK_GRANULARITY != 0 {
+        if chunk_size == 0 || !chunk_size.is_multiple_of(CHUNK_GRANULARITY) {
             problems.push(format!(
                 "chunk_size must be a non-zero multiple of 256 KiB (got {})",
                 ByteSize(chunk_size)

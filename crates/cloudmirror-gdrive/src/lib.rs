@@ -41,3 +41,45 @@ pub use config::{
     GdriveConfig, CHUNK_GRANULARITY, DEFAULT_API_URL, DEFAULT_CHUNK_SIZE, DEFAULT_LIST_PAGE_SIZE,
 };
 pub use store::GdriveStore;
+
+/// Fuzzing entry point (the `fuzz/` crate), not API: parses a response body as an error the way
+/// every request does, with `retry_after` as the `Retry-After` header. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse_error(
+    status: u16,
+    retry_after: &[u8],
+    body: &[u8],
+) -> cloudmirror_contract::Error {
+    let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_REQUEST);
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(v) = reqwest::header::HeaderValue::from_bytes(retry_after) {
+        headers.insert(reqwest::header::RETRY_AFTER, v);
+    }
+    error::parse_error(status, &headers, body)
+}
+
+/// Fuzzing entry point (the `fuzz/` crate), not API: parses a `files.list` page and reads each
+/// file's fields as the listing does (folder test, size, key). Must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse_list_page(body: &[u8]) -> Vec<(bool, Option<u64>, bool)> {
+    let Ok(page) = serde_json::from_slice::<client::FileList>(body) else {
+        return Vec::new();
+    };
+    page.files
+        .iter()
+        .map(|f| {
+            (
+                f.is_folder(),
+                f.size(),
+                cloudmirror_contract::Key::parse(&f.name).is_ok(),
+            )
+        })
+        .collect()
+}
+
+/// Fuzzing entry point (the `fuzz/` crate), not API: the byte count a resumable session's
+/// `Range` header reports. Must never panic (nor overflow).
+#[doc(hidden)]
+pub fn fuzz_parse_range(value: &[u8]) -> Option<u64> {
+    client::committed_from_range(value)
+}

@@ -65,11 +65,14 @@ impl Store for LocalStore {
         tokio::fs::create_dir_all(&dir).await.map_err(|e| {
             Error::from_io(BACKEND, format!("creating folder {}", dir.display()), e)
         })?;
+        remove_stale_temp_files(&dir).await;
         let tmp = dir.join(format!(
             ".{}{TMP_MARKER}{:016x}",
             key.name(),
             fastrand::u64(..)
         ));
+        // Removes the temporary file if this future is dropped mid-write (a timeout, Ctrl-C).
+        let mut guard = TempGuard(Some(tmp.clone()));
         let write = async {
             let mut file = tokio::fs::File::create(&tmp)
                 .await
@@ -97,21 +100,20 @@ impl Store for LocalStore {
             }
             Ok::<_, Error>(hashes.finish())
         };
-        match write.await {
+        let written = write.await;
+        if written.is_ok() {
+            // Renamed into place: nothing to clean up.
+            guard.0 = None;
+        }
+        match written {
             Ok(digests) => Ok(ObjectMeta {
                 key: key.clone(),
                 size: digests.len,
                 modified: Some(Utc::now()),
                 checksum: Some(Checksum::Sha256(digests.sha256)),
             }),
-            Err(e) => {
-                if let Err(rm) = tokio::fs::remove_file(&tmp).await {
-                    if rm.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(path = %tmp.display(), "could not remove temporary file: {rm}");
-                    }
-                }
-                Err(e)
-            }
+            // The guard removes the temporary file.
+            Err(e) => Err(e),
         }
     }
 
@@ -165,6 +167,55 @@ impl Store for LocalStore {
                 format!("deleting {}", path.display()),
                 e,
             )),
+        }
+    }
+}
+
+/// Temporary files older than this are leftovers of a killed process and removed by uploads.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_hours(24);
+
+/// Deletes the temporary file it holds when dropped (unless taken out).
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "could not remove temporary file: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Best effort: removes this folder's temporary files older than [`STALE_TEMP_AGE`], left behind
+/// by a process that was killed mid-upload (younger ones may belong to a running upload).
+async fn remove_stale_temp_files(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if !entry.file_name().to_string_lossy().contains(TMP_MARKER) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if old {
+            let path = entry.path();
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => tracing::info!(path = %path.display(), "removed a stale temporary file"),
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), "could not remove a stale temporary file: {e}");
+                }
+            }
         }
     }
 }
@@ -246,6 +297,70 @@ mod tests {
     }
 
     cloudmirror_contract::contract_suite!(fixture);
+
+    fn temp_files(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(TMP_MARKER))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_upload_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(LocalConfig::new(dir.path()));
+        let key = Key::parse("db.gz").unwrap();
+        // A body that yields one chunk and then never ends: the upload is dropped mid-write.
+        let body: ByteStream = futures::stream::once(async { Ok(bytes::Bytes::from("partial")) })
+            .chain(futures::stream::pending())
+            .boxed();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let upload = store.upload(&key, body, None);
+        tokio::select! {
+            _ = upload => panic!("the body never ends"),
+            () = async {
+                // Wait until the temporary file exists, then abandon the upload.
+                while temp_files(dir.path()).is_empty() {
+                    tokio::task::yield_now().await;
+                }
+                let _ = tx.send(());
+            } => {}
+        }
+        rx.await.unwrap();
+        assert!(
+            temp_files(dir.path()).is_empty(),
+            "{:?}",
+            temp_files(dir.path())
+        );
+        assert!(!dir.path().join("db.gz").exists());
+    }
+
+    #[tokio::test]
+    async fn uploads_remove_stale_temp_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(LocalConfig::new(dir.path()));
+        let stale = dir.path().join(".old.gz.cloudmirror-tmp-00000000000000aa");
+        let young = dir.path().join(".new.gz.cloudmirror-tmp-00000000000000bb");
+        std::fs::write(&stale, "left by a killed run").unwrap();
+        std::fs::write(&young, "a running upload").unwrap();
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_hours(48);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        store
+            .upload_bytes(&Key::parse("db.gz").unwrap(), "x".into())
+            .await
+            .unwrap();
+        assert!(!stale.exists(), "stale temp file removed");
+        assert!(
+            young.exists(),
+            "a young temp file may be a running upload: kept"
+        );
+    }
 
     #[tokio::test]
     async fn keys_map_to_nested_files_and_temp_files_are_hidden() {

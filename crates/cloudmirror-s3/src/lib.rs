@@ -36,3 +36,32 @@ pub use config::{
     MAX_PART_SIZE, MIN_PART_SIZE,
 };
 pub use store::S3Store;
+
+/// Fuzzing entry point (the `fuzz/` crate), not API: the error kind of an S3 response with this
+/// status and error code (the SDK parses the XML). Must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse_error(status: u16, code: Option<&str>) -> cloudmirror_contract::ErrorKind {
+    error::parse_error(status, code)
+}
+
+/// Fuzzing entry point (the `fuzz/` crate), not API: a `ListObjectsV2` entry with these fields,
+/// turned into object metadata as the listing does. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_list_entry(
+    key: &str,
+    size: i64,
+    secs: i64,
+    nanos: u32,
+    prefix: &str,
+) -> Option<cloudmirror_contract::ObjectMeta> {
+    let object = aws_sdk_s3::types::Object::builder()
+        .key(key)
+        .size(size)
+        .last_modified(aws_sdk_s3::primitives::DateTime::from_fractional_secs(
+            secs,
+            f64::from(nanos % 1_000_000_000) / 1e9,
+        ))
+        .build();
+    let prefix = cloudmirror_contract::Prefix::parse(prefix).ok()?;
+    list::fuzz_to_meta(&object, &prefix)
+}

@@ -59,6 +59,11 @@ pub(crate) fn list<'a>(
     .boxed()
 }
 
+/// [`to_meta`] for the crate's fuzzing entry point.
+pub(crate) fn fuzz_to_meta(object: &Object, prefix: &Prefix) -> Option<ObjectMeta> {
+    to_meta(object, prefix)
+}
+
 fn to_meta(object: &Object, prefix: &Prefix) -> Option<ObjectMeta> {
     let name = object.key()?;
     if name.ends_with('/') || !prefix.matches(name) {

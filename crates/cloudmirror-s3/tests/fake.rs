@@ -74,7 +74,7 @@ async fn failed_multipart_upload_is_aborted() {
     let body: ByteStream = head.chain(tail).boxed();
     let st = store.clone();
     let task = tokio::spawn(async move { st.upload(&key("db/big.bin"), body, None).await });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
     while fake.request_count(S3Op::UploadPart) < 2 {
         assert!(std::time::Instant::now() < deadline, "parts never arrived");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -53,7 +53,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("cloudmirror-supabase/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(30))
-            .read_timeout(std::time::Duration::from_secs(300))
+            .read_timeout(std::time::Duration::from_mins(5))
             .build()
             .map_err(|e| {
                 Error::new(

@@ -214,7 +214,7 @@ pub(crate) fn session(st: &mut State, req: &Request) -> ResponseTemplate {
         return bad_request("The chunk extends past the declared total size");
     }
     let is_final = total.is_some_and(|t| last + 1 == t);
-    if !is_final && len % CHUNK_GRANULARITY != 0 {
+    if !is_final && !len.is_multiple_of(CHUNK_GRANULARITY) {
         return bad_request(&format!(
             "Invalid request. The number of bytes uploaded is required to be equal or greater than {CHUNK_GRANULARITY}, except for the final request (it's recommended to be the exact multiple of {CHUNK_GRANULARITY}). The received request contained {len} bytes"
         ));

@@ -194,7 +194,7 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     let finished = up.length == Some(end);
     // The platform rule: 6 MiB chunks, only the last one shorter. A PATCH resuming a partly
     // stored chunk sends the rest of it, so the rule is "every PATCH ends on a chunk boundary".
-    if req.body.len() as u64 > chunk_size || (!finished && end % chunk_size != 0) {
+    if req.body.len() as u64 > chunk_size || (!finished && !end.is_multiple_of(chunk_size)) {
         return plain(
             400,
             &format!("chunks must be {chunk_size} bytes, only the last may be shorter"),

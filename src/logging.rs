@@ -1,0 +1,94 @@
+//! The binary's log filter: what `-v`/`-vv` show, and the caps that keep third-party crates that
+//! log credentials (token responses, signed canonical requests) quiet at every verbosity.
+
+/// Our own crates: `-v` shows their debug events, `-vv` their trace events.
+const OURS: &[&str] = &[
+    "cloudmirror",
+    "cloudmirror_contract",
+    "cloudmirror_local",
+    "cloudmirror_s3",
+    "cloudmirror_dropbox",
+    "cloudmirror_gdrive",
+    "cloudmirror_supabase",
+];
+
+/// Third-party targets capped at `warn` whatever the verbosity or `CLOUDMIRROR_LOG` asks (at the
+/// default `warn` the cap changes nothing; it never raises a level), each for a reason:
+/// - `yup_oauth2` logs Google's token responses and cached tokens (access tokens) at debug;
+/// - `oauth2` may log token requests and responses (refresh tokens, client secrets);
+/// - `aws_sigv4` logs canonical requests (with `x-amz-security-token`) at trace;
+/// - `aws_smithy_*` and `aws_config` dump requests, runtime components and credential providers
+///   at debug/trace;
+/// - `aws_smithy_runtime::client::defaults` announces, once per process at warn, that the SDK's
+///   default HTTP client will change in its 2.x release; we pin the legacy client on purpose
+///   (`legacy-https-client`), so that notice is noise for our users and is capped at `error`.
+///
+/// `hyper`, `h2`, `reqwest` and `rustls` are not capped: `tests/it/secrets.rs` runs every command
+/// at `-vv` and at `CLOUDMIRROR_LOG=trace` and finds no secret in their output.
+const CAPS: &[&str] = &[
+    "yup_oauth2=warn",
+    "oauth2=warn",
+    "aws_sigv4=warn",
+    "aws_smithy_runtime=warn",
+    "aws_smithy_runtime::client::defaults=error",
+    "aws_smithy_runtime_api=warn",
+    "aws_smithy_http=warn",
+    "aws_smithy_http_client=warn",
+    "aws_config=warn",
+];
+
+/// The filter for `-v` count `verbose` and the `CLOUDMIRROR_LOG` value `env` (which, when set and
+/// valid, replaces the verbosity's default). The caps are always appended last, so they win.
+pub(crate) fn filter(verbose: u8, env: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let base = env
+        .filter(|s| !s.trim().is_empty())
+        .map_or_else(|| default_directives(verbose), str::to_owned);
+    let directives = format!("{base},{}", CAPS.join(","));
+    tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| {
+        // An invalid CLOUDMIRROR_LOG: fall back to the verbosity's default (still capped).
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},{}",
+            default_directives(verbose),
+            CAPS.join(",")
+        ))
+    })
+}
+
+/// `warn` for everything; `-v`: our crates at debug, others at info; `-vv`: ours at trace.
+fn default_directives(verbose: u8) -> String {
+    let (others, ours) = match verbose {
+        0 => return "warn".to_owned(),
+        1 => ("info", "debug"),
+        _ => ("debug", "trace"),
+    };
+    let mut d = others.to_owned();
+    for c in OURS {
+        d.push(',');
+        d.push_str(c);
+        d.push('=');
+        d.push_str(ours);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_win_over_a_permissive_cloudmirror_log() {
+        let f = filter(2, Some("trace,yup_oauth2=trace")).to_string();
+        assert!(f.contains("yup_oauth2=warn"), "{f}");
+        assert!(!f.contains("yup_oauth2=trace"), "{f}");
+        let f = filter(0, None).to_string();
+        assert!(f.contains("warn") && f.contains("aws_sigv4=warn"), "{f}");
+        let f = filter(2, None).to_string();
+        assert!(f.contains("cloudmirror_s3=trace"), "{f}");
+        // Invalid CLOUDMIRROR_LOG: the default, still capped.
+        let f = filter(1, Some("=[")).to_string();
+        assert!(
+            f.contains("cloudmirror=debug") && f.contains("oauth2=warn"),
+            "{f}"
+        );
+    }
+}
