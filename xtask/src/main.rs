@@ -14,7 +14,19 @@ use std::process::ExitCode;
 const TASKS: &[(&str, &str)] = &[
     (
         "ci",
-        "fmt check, clippy -D warnings, provision test services (s3s-fs), every test",
+        "fmt check, clippy -D warnings, provision test services (s3s-fs, PostgreSQL), every test",
+    ),
+    (
+        "contract",
+        "the contract suite against every adapter's fake as a table [--provider NAME] [--live]",
+    ),
+    (
+        "fakes",
+        "run every provider fake on 127.0.0.1 and print a cloudmirror.toml for them",
+    ),
+    (
+        "demo",
+        "mirror a generated JSON export to local + 4 faked clouds, verify, restore from each",
     ),
     (
         "fuzz",
