@@ -114,3 +114,41 @@ fn a_destination_that_keeps_failing_does_not_stop_the_others() {
         );
     }
 }
+
+#[test]
+fn retention_and_status_across_the_faked_clouds() {
+    let clouds = Clouds::start();
+    let s = Scratch::new();
+    s.write(
+        "cloudmirror.toml",
+        format!("[retention]\nkeep_last = 1\n\n{}", clouds.config()),
+    );
+    s.write("db.json", json_export(3000));
+    s.run(&["backup", "db.json", "--name", "old.json.gz"])
+        .expect_code(0);
+    s.run(&["status"]).expect_code(0);
+    s.run(&["backup", "db.json", "--name", "new.json.gz"])
+        .expect_code(0);
+    let list = s.run(&["list", "--json"]).expect_code(0).json();
+    let names: Vec<&str> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["new.json.gz"],
+        "retention ran on every destination"
+    );
+    assert_eq!(list["backups"][0]["destinations"], serde_json::json!(ALL));
+    let dry = s
+        .run(&["prune", "--dry-run", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(dry["destinations"].as_array().unwrap().len(), 5);
+    // A destination that refuses every request makes status critical.
+    clouds.dropbox.fail_next("files/list_folder", 1000, 500);
+    let status = s.run(&["status", "--json"]).expect_code(2).json();
+    assert_eq!(status["exit_code"], 2);
+}
