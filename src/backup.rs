@@ -142,6 +142,34 @@ pub struct BackupPlan {
     pub recipients: Option<crate::encrypt::Recipients>,
 }
 
+impl BackupPlan {
+    /// A plan for `source` stored as `name`, with compression, level, spool folder and encryption
+    /// from `[backup]` / `[encryption]`; errors name the bad setting.
+    pub fn from_config(
+        config: &crate::config::Config,
+        source: Source,
+        name: Key,
+        pre_restore: bool,
+    ) -> Result<Self, Error> {
+        let compression = config.backup.compress;
+        let level = crate::compress::resolve_level(compression, config.backup.level)
+            .map_err(|e| Error::Config(format!("{}: {e}", config.origin)))?;
+        Ok(Self {
+            source,
+            name,
+            compression,
+            level,
+            spool_dir: config
+                .backup
+                .spool_dir
+                .as_ref()
+                .map(|p| config.resolve_path(p)),
+            pre_restore,
+            recipients: config.recipients()?,
+        })
+    }
+}
+
 /// One destination's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct DestinationResult {

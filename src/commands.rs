@@ -201,22 +201,7 @@ fn plan_backup(config: &Config, opts: &BackupOpts<'_>) -> Result<BackupPlan, Err
         let inputs = NameInputs::for_source(source.file_name().as_deref(), Utc::now());
         template::render(template, &inputs, compression)?
     };
-    let level = cloudmirror::compress::resolve_level(compression, config.backup.level)
-        .map_err(|e| Error::Config(format!("{}: {e}", config.origin)))?;
-    let plan = BackupPlan {
-        source,
-        name,
-        compression,
-        level,
-        spool_dir: config
-            .backup
-            .spool_dir
-            .as_ref()
-            .map(|p| config.resolve_path(p)),
-        pre_restore: false,
-        recipients: config.recipients()?,
-    };
-    Ok(plan)
+    BackupPlan::from_config(config, source, name, false)
 }
 
 async fn backup_cmd(

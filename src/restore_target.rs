@@ -206,21 +206,7 @@ pub fn safety_backup_plan(config: &Config, now: DateTime<Utc>) -> Result<BackupP
     let compression = config.backup.compress;
     let inputs = NameInputs::for_source(source.file_name().as_deref(), now);
     let name = template::render(SAFETY_TEMPLATE, &inputs, compression)?;
-    let level = crate::compress::resolve_level(compression, config.backup.level)
-        .map_err(|e| Error::Config(format!("{}: {e}", config.origin)))?;
-    Ok(BackupPlan {
-        source,
-        name,
-        compression,
-        level,
-        spool_dir: config
-            .backup
-            .spool_dir
-            .as_ref()
-            .map(|p| config.resolve_path(p)),
-        pre_restore: true,
-        recipients: config.recipients()?,
-    })
+    BackupPlan::from_config(config, source, name, true)
 }
 
 #[cfg(test)]
