@@ -510,7 +510,19 @@ impl SourceIndex {
 /// Drops echoed values from serde messages (`invalid type: string "...", expected ...`), which
 /// could be secrets: the message keeps the type and what was expected.
 fn redact_value(message: &str) -> String {
+    // `unknown variant `<value>`, expected one of ...`: the value may come from `${VAR}`.
+    const VARIANT: &str = "unknown variant `";
     const MARKER: &str = "string \"";
+    if let Some(start) = message.find(VARIANT) {
+        let value_start = start + VARIANT.len();
+        if let Some(end) = message[value_start..].find("`, expected") {
+            return format!(
+                "{}unknown value{}",
+                &message[..start],
+                &message[value_start + end + 1..]
+            );
+        }
+    }
     if let Some(start) = message.find(MARKER) {
         let value_start = start + MARKER.len();
         if let Some(end) = message[value_start..].find("\", expected") {
@@ -805,6 +817,27 @@ mod tests {
             !err.contains("secret-value"),
             "values are not echoed: {err}"
         );
+    }
+
+    #[test]
+    fn enum_values_are_not_echoed() {
+        // Found by `cargo xtask fuzz` (config target): a `${VAR}` value in an enum field was
+        // echoed by serde's "unknown variant" message.
+        let env = |n: &str| (n == "S").then(|| "secret-from-env".to_owned());
+        let err = Config::parse(
+            "[backup]\ncompress = \"${S}\"\n[[destinations]]\nname='a'\ntype='local'\n",
+            ConfigOrigin::File("cm.toml".into()),
+            PathBuf::from("."),
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("cm.toml:2:") && err.contains("compress"),
+            "{err}"
+        );
+        assert!(err.contains("expected one of"), "{err}");
+        assert!(!err.contains("secret-from-env"), "{err}");
     }
 
     #[test]

@@ -1,55 +1,8 @@
 //! The binary against every provider's fake at once: one backup mirrored to local + S3 + Dropbox +
 //! Drive + Supabase, listed, verified and restored from each, byte-identical.
 
-use cloudmirror_fakes::{
-    dropbox::FakeDropbox, gdrive::FakeGdrive, s3::FakeS3, supabase::FakeSupabase,
-};
-
 use crate::common::{json_export, Scratch};
-
-/// The four fakes, running on their own runtime for as long as the test holds them.
-struct Clouds {
-    s3: FakeS3,
-    dropbox: FakeDropbox,
-    gdrive: FakeGdrive,
-    supabase: FakeSupabase,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Clouds {
-    fn start() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (s3, dropbox, gdrive, supabase) = rt.block_on(async {
-            tokio::join!(
-                FakeS3::start(),
-                FakeDropbox::start(),
-                FakeGdrive::start(),
-                FakeSupabase::start()
-            )
-        });
-        Self {
-            s3,
-            dropbox,
-            gdrive,
-            supabase,
-            _rt: rt,
-        }
-    }
-
-    fn config(&self) -> String {
-        format!(
-            "[[destinations]]\nname = \"local\"\ntype = \"local\"\npath = \"local\"\n\n{}\n{}\n{}\n{}\n",
-            self.s3.destination_toml("s3"),
-            self.dropbox.destination_toml("dropbox"),
-            self.gdrive.destination_toml("drive"),
-            self.supabase.destination_toml("supabase"),
-        )
-    }
-}
+use crate::fakes::Fakes as Clouds;
 
 const ALL: [&str; 5] = ["local", "s3", "dropbox", "drive", "supabase"];
 
