@@ -119,6 +119,29 @@ macro_rules! contract_suite {
     };
 }
 
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_runner_tests {
+    ($run:path ; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $run(stringify!($case)).await;
+            }
+        )*
+    };
+}
+
+/// Like [`crate::contract_suite!`], but each generated test calls `$run(case_name).await`, for
+/// fixtures that need per-case set-up or may skip (a real server that is not installed); `$run`
+/// looks the case up in [`CASES`].
+#[macro_export]
+macro_rules! contract_cases_with {
+    ($run:path) => {
+        $crate::__contract_cases!(__contract_runner_tests! { $run });
+    };
+}
+
 __contract_cases!(__contract_table! {});
 
 /// A fresh, unique prefix such as `contract-5f3a9c1e/`, so cases never see each other's objects.

@@ -151,41 +151,8 @@ async fn run_case(name: &str) {
     }
 }
 
-/// One `#[tokio::test]` per contract case, so a failure names its case.
-macro_rules! real_server_cases {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                run_case(stringify!($case)).await;
-            }
-        )*
-
-        #[test]
-        fn every_contract_case_runs_against_s3s_fs() {
-            let here = [$(stringify!($case)),*];
-            let all: Vec<&str> = CASES.iter().map(|(n, _)| *n).collect();
-            assert_eq!(here.as_slice(), all.as_slice(), "update the case list in real_server.rs");
-        }
-    };
-}
-
-real_server_cases!(
-    round_trip,
-    unknown_length,
-    overwrite,
-    nested_and_unicode_keys,
-    empty_object,
-    large_chunked,
-    large_chunked_unknown_length,
-    list_pages,
-    list_prefix_filters,
-    delete_idempotent,
-    download_missing,
-    concurrent_uploads,
-    invisible_until_complete,
-    failed_upload_leaves_nothing,
-);
+// One `#[tokio::test]` per contract case (the contract's own list), so a failure names its case.
+cloudmirror_contract::contract_cases_with!(run_case);
 
 /// 100 MiB of deterministic pseudo-random bytes, generated piece by piece (never held whole).
 fn generated(seed: u64, total: usize, piece: usize) -> ByteStream {
