@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cloudmirror_contract::{
-    ByteStream, Capabilities, Checksum, Error, ErrorKind, Hashes, Key, ObjectMeta, ObjectStream,
-    Prefix, Result, Store,
+    ByteStream, Capabilities, Checksum, Error, ErrorKind, Key, ObjectMeta, ObjectStream, Prefix,
+    Result, Store,
 };
 use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
@@ -77,9 +78,13 @@ impl Store for LocalStore {
             let mut file = tokio::fs::File::create(&tmp)
                 .await
                 .map_err(|e| Error::from_io(BACKEND, format!("creating {}", tmp.display()), e))?;
-            let mut hashes = Hashes::new();
+            // Only the SHA-256 this store reports: the orchestrator already hashed the body once
+            // for every provider's checksum kind.
+            let mut sha256 = Sha256::new();
+            let mut len = 0u64;
             while let Some(chunk) = body.try_next().await? {
-                hashes.update(&chunk);
+                sha256.update(&chunk);
+                len += chunk.len() as u64;
                 file.write_all(&chunk).await.map_err(|e| {
                     Error::from_io(BACKEND, format!("writing {}", tmp.display()), e)
                 })?;
@@ -98,7 +103,7 @@ impl Store for LocalStore {
             if let Ok(d) = tokio::fs::File::open(&dir).await {
                 let _ = d.sync_all().await;
             }
-            Ok::<_, Error>(hashes.finish())
+            Ok::<_, Error>((len, hex::encode(sha256.finalize())))
         };
         let written = write.await;
         if written.is_ok() {
@@ -106,11 +111,11 @@ impl Store for LocalStore {
             guard.0 = None;
         }
         match written {
-            Ok(digests) => Ok(ObjectMeta {
+            Ok((size, sha256)) => Ok(ObjectMeta {
                 key: key.clone(),
-                size: digests.len,
+                size,
                 modified: Some(Utc::now()),
-                checksum: Some(Checksum::Sha256(digests.sha256)),
+                checksum: Some(Checksum::Sha256(sha256)),
             }),
             // The guard removes the temporary file.
             Err(e) => Err(e),
