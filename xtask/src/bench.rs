@@ -94,6 +94,8 @@ struct Bench {
     rt: tokio::runtime::Runtime,
     s3: Option<S3sFs>,
     s3_missing: String,
+    /// Scenario groups to run (`--only`); empty: all.
+    only: Vec<String>,
 }
 
 /// A running `s3s-fs`; killed on drop.
@@ -127,8 +129,75 @@ impl Drop for Fakes {
     }
 }
 
+/// Scenario groups `--only` accepts.
+const GROUPS: &[&str] = &[
+    "baselines",
+    "local",
+    "alone",
+    "scenario2",
+    "scenario3",
+    "rclone",
+    "throttled",
+    "x4",
+];
+
+/// The values of every `--flag VALUE` / `--flag=VALUE` in `args`, split at commas.
+fn flag_values(args: &[String], flag: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = if a == flag {
+            it.next().cloned()
+        } else {
+            a.strip_prefix(flag)
+                .and_then(|v| v.strip_prefix('='))
+                .map(str::to_owned)
+        };
+        if let Some(v) = value {
+            out.extend(v.split(',').map(|s| s.trim().to_owned()));
+        }
+    }
+    out
+}
+
+/// What `cargo xtask bench` was asked for.
+struct Options {
+    quick: bool,
+    /// Scenario groups (`--only`); empty: all.
+    only: Vec<String>,
+    /// Inputs (`--input`); empty: both.
+    inputs: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self> {
+        let only = flag_values(args, "--only");
+        if let Some(bad) = only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+            bail!(
+                "--only {bad}: not a scenario group; use any of {}",
+                GROUPS.join(", ")
+            );
+        }
+        let inputs = flag_values(args, "--input");
+        if let Some(bad) = inputs.iter().find(|i| *i != "json" && *i != "random") {
+            bail!("--input {bad}: use json or random");
+        }
+        Ok(Self {
+            quick: args.iter().any(|a| a == "--quick"),
+            only,
+            inputs,
+        })
+    }
+
+    /// A partial run never overwrites the recorded results.
+    fn partial(&self) -> bool {
+        !self.only.is_empty() || !self.inputs.is_empty()
+    }
+}
+
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let quick = args.iter().any(|a| a == "--quick");
+    let opts = Options::parse(args)?;
+    let quick = opts.quick;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("xtask has no parent folder")?
@@ -177,14 +246,22 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         rt,
         s3,
         s3_missing,
+        only: opts.only.clone(),
     };
     let mut results = Results::default();
     println!("\n{}", table_header());
     let outcome = (|| -> Result<()> {
         for (label, path) in [("json", &json), ("random", &random)] {
-            run_input(&mut bench, &mut results, label, path)?;
+            if opts.inputs.is_empty() || opts.inputs.iter().any(|i| i == label) {
+                run_input(&mut bench, &mut results, label, path)?;
+            }
         }
-        slow_destination(&mut bench, &mut results, &json)?;
+        if bench.wants("throttled") {
+            slow_destination(&mut bench, &mut results, &json)?;
+        }
+        if !bench.wants("x4") {
+            return Ok(());
+        }
         let big_mib = size_mib * 4;
         let big = data.join(format!("export-{big_mib}MiB.jsonl"));
         generate_json(&big, big_mib * MIB)?;
@@ -205,7 +282,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let report = report(&results, size_mib, quick, started.elapsed());
     println!("\n{report}");
-    let out = if quick {
+    let out = if quick || opts.partial() {
         data.join("quick.md")
     } else {
         root.join("docs").join("benchmarks.md")
@@ -219,18 +296,26 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 fn run_input(bench: &mut Bench, results: &mut Results, label: &str, path: &Path) -> Result<()> {
     let size = std::fs::metadata(path)?.len();
     let gz = bench.work.join("baseline.gz");
-    baselines(results, label, path, &gz, size)?;
-    local_scenarios(bench, results, label, path, size)?;
+    if bench.wants("baselines") || bench.wants("rclone") {
+        baselines(results, label, path, &gz, size)?;
+    }
+    if bench.wants("local") {
+        local_scenarios(bench, results, label, path, size)?;
+    }
     remote_scenarios(bench, results, label, path, size)?;
-    five_destinations(
-        bench,
-        results,
-        label,
-        path,
-        "scenario 3: 5 destinations",
-        None,
-    )?;
-    rclone_baseline(bench, results, label, &gz, size)?;
+    if bench.wants("scenario3") {
+        five_destinations(
+            bench,
+            results,
+            label,
+            path,
+            "scenario 3: 5 destinations",
+            None,
+        )?;
+    }
+    if bench.wants("rclone") {
+        rclone_baseline(bench, results, label, &gz, size)?;
+    }
     let _ = std::fs::remove_file(&gz);
     Ok(())
 }
@@ -311,13 +396,18 @@ fn remote_scenarios(
     size: u64,
 ) -> Result<()> {
     let dir = bench.fresh_dir("local")?;
-    if bench.s3.is_some() {
+    if bench.s3.is_some() && bench.wants("alone") {
         let cfg = bench.config(&[bench.s3_toml()], "gzip", None)?;
         let run = bench.backup(&cfg, path, "alone.gz")?;
         results.push(label, "s3 alone", size, &run, dest_times(&run));
         bench.clean_s3()?;
     }
-    for which_fake in ["dropbox", "gdrive", "supabase"] {
+    let fakes_alone: &[&str] = if bench.wants("alone") {
+        &["dropbox", "gdrive", "supabase"]
+    } else {
+        &[]
+    };
+    for &which_fake in fakes_alone {
         let fakes = bench.fakes(None);
         let toml = fakes.toml(which_fake);
         let cfg = bench.config(&[toml], "gzip", None)?;
@@ -333,6 +423,9 @@ fn remote_scenarios(
     }
 
     // Scenario 2 (local + S3) and scenario 4 (restore from S3).
+    if !bench.wants("scenario2") {
+        return Ok(());
+    }
     if bench.s3.is_some() {
         let cfg = bench.config(&[local_toml(&dir), bench.s3_toml()], "gzip", None)?;
         let run = bench.backup(&cfg, path, "s2.gz")?;
@@ -478,6 +571,11 @@ fn rclone_baseline(
 }
 
 impl Bench {
+    /// Whether `--only` (if given) names this scenario group.
+    fn wants(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
+
     /// An empty folder under the work folder.
     fn fresh_dir(&self, name: &str) -> Result<PathBuf> {
         let dir = self.work.join(name);

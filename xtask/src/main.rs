@@ -34,7 +34,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "bench",
-        "release build, backup/restore benchmarks vs gzip, pigz, sha256sum, rclone [--quick]",
+        "release build, backup/restore benchmarks vs gzip, pigz, sha256sum, rclone [--quick] [--only GROUPS] [--input json|random]",
     ),
 ];
 

@@ -75,6 +75,10 @@ impl ChunkReader {
         }
         let take = self.buf.len().min(self.chunk_size);
         let data = self.buf.split_to(take).freeze();
+        // What is left (at most the rest of the last item read) would otherwise share, and so
+        // keep alive, the whole chunk's allocation until the next chunk is cut: a sequential
+        // uploader would hold two chunks instead of one.
+        self.buf = BytesMut::from(&self.buf[..]);
         // Look one item ahead so the caller knows whether this chunk is the last.
         if self.buf.is_empty() && !self.ended {
             self.pull().await?;
@@ -100,10 +104,18 @@ impl ChunkReader {
                 Some(Err(e)) => return Err(e),
                 Some(Ok(b)) if b.is_empty() => {}
                 Some(Ok(b)) => {
-                    if self.buf.is_empty() && b.len() <= self.chunk_size {
-                        // Keep capacity bounded: reserve only what one chunk needs.
-                        self.buf
-                            .reserve(self.chunk_size.min(b.len().max(64 * 1024)));
+                    let free = self.buf.capacity() - self.buf.len();
+                    if b.len() > free {
+                        // Allocate once per chunk, exactly: a small body reserves only what it
+                        // brings; a second item means a full chunk is coming, so reserve the
+                        // rest of it now instead of growing by doubling (which copies, and leaves
+                        // freed buffers of every size behind in the allocator).
+                        let want = if self.buf.is_empty() {
+                            b.len().max(64 * 1024).min(self.chunk_size).max(b.len())
+                        } else {
+                            self.chunk_size.max(self.buf.len() + b.len())
+                        };
+                        self.buf.reserve(want - self.buf.len());
                     }
                     self.buf.extend_from_slice(&b);
                     return Ok(());
@@ -129,6 +141,27 @@ mod tests {
             out.push((c.offset, c.data.to_vec(), c.last));
         }
         out
+    }
+
+    #[tokio::test]
+    async fn a_chunk_owns_its_buffer_alone() {
+        // Items that do not divide the chunk size: the leftover of the item that crosses a chunk
+        // boundary must not pin the handed-out chunk's allocation.
+        let items = (0..20)
+            .map(|i| Ok(Bytes::from(vec![i; 3000])))
+            .collect::<Vec<_>>();
+        let mut r = ChunkReader::new(futures::stream::iter(items).boxed(), 8192);
+        let mut total = 0;
+        while let Some(c) = r.next_chunk().await.unwrap() {
+            assert!(
+                c.data.is_unique(),
+                "chunk at {} shares its buffer",
+                c.offset
+            );
+            assert!(c.data.len() == 8192 || c.last);
+            total += c.data.len();
+        }
+        assert_eq!(total, 60_000);
     }
 
     #[tokio::test]

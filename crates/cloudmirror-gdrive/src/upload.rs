@@ -121,6 +121,8 @@ impl Uploader<'_> {
             if chunk.last {
                 return Err(protocol("the session did not finish after the last chunk"));
             }
+            // Free this chunk before reading the next: one chunk in memory, not two.
+            chunk.data = Bytes::new();
             chunk = reader
                 .next_chunk()
                 .await?

@@ -55,6 +55,19 @@ impl fmt::Debug for Client {
     }
 }
 
+/// The SDK's rustls HTTP client with vectored HTTP/1 writes forced on.
+///
+/// Left to guess, hyper 0.14 sees a connection that does not advertise vectored writes and
+/// "flattens" each request body into its own write buffer: a second copy of every part in flight
+/// (16 MiB each at default settings). Queued writes send the part's `Bytes` as they are.
+fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    let mut hyper = hyper014::Client::builder();
+    hyper.http1_writev(true);
+    aws_smithy_http_client::hyper_014::HyperClientBuilder::new()
+        .hyper_builder(hyper)
+        .build_https()
+}
+
 impl Client {
     /// Builds the SDK client: static keys when configured (no environment read at all), else the
     /// default AWS chain; SDK retries off, checksums only where required (S3-compatible stores
@@ -100,6 +113,7 @@ impl Client {
                 aws_sdk_s3::config::Builder::from(&shared)
             };
         builder = builder
+            .http_client(http_client())
             .region(region)
             .retry_config(RetryConfig::disabled())
             .timeout_config(

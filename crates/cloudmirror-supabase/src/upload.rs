@@ -79,6 +79,8 @@ async fn send_all(
         if chunk.last {
             return Ok(end);
         }
+        // Free this chunk before reading the next: one chunk in memory, not two.
+        chunk.data = bytes::Bytes::new();
         chunk = match reader.next_chunk().await? {
             Some(c) => c,
             None => return Ok(end),
