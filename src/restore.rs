@@ -4,7 +4,7 @@
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use cloudmirror_contract::{ErrorKind, Hashes, Key, StoreExt};
+use cloudmirror_contract::{DigestSet, ErrorKind, Hashes, Key, StoreExt};
 use futures::TryStreamExt;
 use serde::Serialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -264,7 +264,7 @@ pub(crate) fn decode_hashed(
 ) -> io::Result<(u64, cloudmirror_contract::Digests)> {
     let mut hashing = HashingReader {
         inner: reader,
-        hashes: Hashes::new(),
+        hashes: Hashes::with(DigestSet::SHA256),
     };
     let copied = {
         let mut plain: Box<dyn Read + '_> = if encrypted {

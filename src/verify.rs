@@ -2,7 +2,7 @@
 //! listed size and the provider's own checksum (S3 SHA-256, Dropbox content hash, Drive MD5) with the
 //! manifest; stores that keep no checksum (a local folder) are re-hashed, as is everything with `--deep`.
 
-use cloudmirror_contract::{Checksum, Hashes, Key, StoreExt};
+use cloudmirror_contract::{Checksum, DigestSet, Hashes, Key, StoreExt};
 use futures::TryStreamExt;
 use serde::Serialize;
 
@@ -123,7 +123,7 @@ fn expected_value<'a>(manifest: &'a Manifest, cs: &Checksum) -> &'a str {
 /// Downloads the copy and returns the SHA-256 of what came back (size checked too).
 async fn deep_check(dest: &Destination, name: &Key, manifest: &Manifest) -> Result<String, String> {
     let mut body = dest.store.download(name).await.map_err(|e| e.to_string())?;
-    let mut hashes = Hashes::new();
+    let mut hashes = Hashes::with(DigestSet::SHA256);
     while let Some(chunk) = body.try_next().await.map_err(|e| e.to_string())? {
         hashes.update(&chunk);
     }

@@ -32,7 +32,7 @@ pub mod testkit;
 
 pub use chunk::{Chunk, ChunkReader};
 pub use error::{Error, ErrorKind, Result};
-pub use hash::{dropbox_content_hash, Digests, Hashes, DROPBOX_BLOCK_SIZE};
+pub use hash::{dropbox_content_hash, DigestSet, Digests, Hashes, DROPBOX_BLOCK_SIZE};
 pub use key::{Key, Prefix};
 pub use retry::RetryPolicy;
 pub use size::ByteSize;

@@ -2,7 +2,9 @@
 //! by chunk, resuming from `correct_offset` when Dropbox reports `incorrect_offset`.
 
 use bytes::Bytes;
-use cloudmirror_contract::{ByteStream, Chunk, ChunkReader, Error, ErrorKind, Hashes, Result};
+use cloudmirror_contract::{
+    ByteStream, Chunk, ChunkReader, DigestSet, Error, ErrorKind, Hashes, Result,
+};
 
 use crate::client::{Client, FileMetadata, Routed};
 use crate::BACKEND;
@@ -20,7 +22,7 @@ pub(crate) async fn upload(
     len: Option<u64>,
 ) -> Result<FileMetadata> {
     let mut reader = ChunkReader::new(body, client.settings.chunk_size);
-    let mut hashes = Hashes::new();
+    let mut hashes = Hashes::with(DigestSet::DROPBOX);
     let first = next_chunk(&mut reader).await?;
     hashes.update(&first.data);
     let meta = if first.last {

@@ -201,7 +201,7 @@ impl FakeDropbox {
     pub fn put_object(&self, path: &str, data: &[u8]) {
         let mut st = self.lock();
         let ns = st.root_ns(0);
-        let _ = st.commit(&ns, path, &json!("overwrite"), data.to_vec(), None);
+        let _ = st.commit(&ns, path, &json!("overwrite"), &mut data.to_vec(), None);
     }
 
     /// Requests received so far for `route` (`"files/upload"`, `"oauth2/token"`, ...).

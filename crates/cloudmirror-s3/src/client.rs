@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_s3::client::customize::CustomizableOperation;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
@@ -16,6 +17,7 @@ use aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOut
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_s3::operation::upload_part::UploadPartOutput;
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier,
@@ -52,6 +54,35 @@ impl fmt::Debug for Client {
             .field("bucket", &self.bucket)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
+    }
+}
+
+/// Skipping the `SigV4` payload hash where the body already carries a SHA-256 checksum header.
+///
+/// Signing the payload would hash every byte a second time (about 0.6 CPU seconds per GiB) for
+/// nothing: the signed `x-amz-checksum-sha256` header already makes the server verify the body.
+/// Without that header the payload stays signed, so every body keeps an integrity check.
+trait PayloadSigning {
+    fn disable_payload_signing_if(self, checksummed: bool) -> Self;
+}
+
+impl<E, B> PayloadSigning for CustomizableOperation<PutObjectOutput, E, B> {
+    fn disable_payload_signing_if(self, checksummed: bool) -> Self {
+        if checksummed {
+            self.disable_payload_signing()
+        } else {
+            self
+        }
+    }
+}
+
+impl<E, B> PayloadSigning for CustomizableOperation<UploadPartOutput, E, B> {
+    fn disable_payload_signing_if(self, checksummed: bool) -> Self {
+        if checksummed {
+            self.disable_payload_signing()
+        } else {
+            self
+        }
     }
 }
 
@@ -156,6 +187,8 @@ impl Client {
                     .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
                     .set_checksum_sha256(sha256_b64.map(str::to_owned))
                     .body(SdkBody::from(data.clone()))
+                    .customize()
+                    .disable_payload_signing_if(sha256_b64.is_some())
                     .send()
                     .await
                     .map_err(|e| from_sdk(&format!("PutObject {key}"), e))
@@ -209,6 +242,8 @@ impl Client {
                     .content_length(i64::try_from(data.len()).unwrap_or(i64::MAX))
                     .set_checksum_sha256(sha256_b64.map(str::to_owned))
                     .body(SdkBody::from(data.clone()))
+                    .customize()
+                    .disable_payload_signing_if(sha256_b64.is_some())
                     .send()
                     .await
                     .map_err(|e| from_sdk(&format!("UploadPart {part_number} of {key}"), e))

@@ -71,7 +71,7 @@ impl State {
                 let path = str_field(arg, "path");
                 let mode = arg.get("mode").cloned().unwrap_or(json!("add"));
                 let hash = arg.get("content_hash").and_then(Value::as_str);
-                match self.commit(&ctx.ns, &path, &mode, body.to_vec(), hash) {
+                match self.commit(&ctx.ns, &path, &mode, &mut body.to_vec(), hash) {
                     Ok(meta) => ResponseTemplate::new(200).set_body_json(meta),
                     Err(e) => write_failure(e, WriteShape::Upload),
                 }
@@ -159,7 +159,7 @@ impl State {
         let path = str_field(&commit, "path");
         let mode = commit.get("mode").cloned().unwrap_or(json!("add"));
         let hash = arg.get("content_hash").and_then(Value::as_str);
-        match self.commit(&ctx.ns, &path, &mode, data.clone(), hash) {
+        match self.commit(&ctx.ns, &path, &mode, &mut data, hash) {
             Ok(meta) => {
                 self.sessions.remove(&id);
                 ResponseTemplate::new(200).set_body_json(meta)
@@ -289,20 +289,21 @@ impl State {
         route_error(json!({".tag": "path_lookup", "path_lookup": {".tag": "not_found"}}))
     }
 
-    /// Writes a file like `files/upload` and `upload_session/finish` do; `Err` is a `WriteError`
-    /// (or a top-level error such as `content_hash_mismatch`, tagged `Err(Err(..))`).
+    /// Writes a file like `files/upload` and `upload_session/finish` do, taking `data` only when
+    /// it stores it; `Err` is a `WriteError` (or a top-level error such as
+    /// `content_hash_mismatch`, tagged `Err(Err(..))`).
     pub(super) fn commit(
         &mut self,
         ns: &str,
         path: &str,
         mode: &Value,
-        data: Vec<u8>,
+        data: &mut Vec<u8>,
         content_hash: Option<&str>,
     ) -> Result<Value, Result<Value, Value>> {
         if !valid_path(path) {
             return Err(Ok(json!({".tag": "malformed_path"})));
         }
-        let hash = cloudmirror_contract::dropbox_content_hash(&data);
+        let hash = cloudmirror_contract::dropbox_content_hash(data);
         if content_hash.is_some_and(|h| !h.eq_ignore_ascii_case(&hash)) {
             return Err(Err(json!({".tag": "content_hash_mismatch"})));
         }
@@ -353,7 +354,7 @@ impl State {
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let entry = FileEntry {
             path_display: display.join("/"),
-            data,
+            data: std::mem::take(data),
             rev: format!("{seq:015x}"),
             id: format!("id:AAFakeId{seq}"),
             server_modified: now,
