@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use cloudmirror_contract::{ByteStream, Digests, Error as StoreError, ErrorKind, Hashes};
+use cloudmirror_contract::{
+    ByteStream, DigestSet, Digests, Error as StoreError, ErrorKind, Hashes,
+};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::watch;
@@ -29,15 +31,17 @@ enum SpoolState {
 
 /// Creates a spool in `dir` (the system temp folder when `None`).
 pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
-    create_with(dir, None)
+    create_with(dir, None, DigestSet::ALL)
 }
 
 /// Creates a spool whose stored bytes are encrypted to `recipients` (when given): what the
 /// compressor writes is encrypted before it is hashed and written, so the digests are those of
-/// the stored (encrypted) bytes.
+/// the stored (encrypted) bytes. Only the digests in `digests` are computed (the others are
+/// empty in [`SpoolWriter::finish`]'s result): each costs a pass of CPU over every stored byte.
 pub fn create_with(
     dir: Option<&Path>,
     recipients: Option<&crate::encrypt::Recipients>,
+    digests: DigestSet,
 ) -> io::Result<(SpoolWriter, SpoolReaders)> {
     remove_stale(&dir.map_or_else(std::env::temp_dir, Path::to_path_buf));
     let file = match dir {
@@ -53,7 +57,7 @@ pub fn create_with(
     let tx = Arc::new(tx);
     let stored = Stored {
         file,
-        hashes: Hashes::new(),
+        hashes: Hashes::with(digests),
         written: 0,
         published: 0,
         tx: tx.clone(),

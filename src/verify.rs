@@ -74,7 +74,13 @@ pub async fn check_copy(dest: &Destination, name: &Key, deep: bool) -> CopyCheck
             )),
         );
     }
-    match (&meta.checksum, deep) {
+    // A checksum the manifest does not record (a backup made without that provider) is checked
+    // the deep way instead.
+    let listed = meta
+        .checksum
+        .as_ref()
+        .filter(|cs| !expected_value(&manifest, cs).is_empty());
+    match (listed, deep) {
         (Some(cs), false) => {
             let expected = expected_value(&manifest, cs);
             let method = format!("size+{}", cs.algorithm());

@@ -105,3 +105,60 @@ fn retention_and_status_across_the_faked_clouds() {
     let status = s.run(&["status", "--json"]).expect_code(2).json();
     assert_eq!(status["exit_code"], 2);
 }
+
+#[test]
+fn a_backup_records_the_digests_its_destinations_report() {
+    let clouds = Clouds::start();
+    let s = Scratch::new();
+    s.write("cloudmirror.toml", clouds.config());
+    s.write("db.json", json_export(2_000));
+    let manifest = |name: &str| -> serde_json::Value {
+        let text = std::fs::read(s.join(&format!("local/{name}.manifest.json"))).unwrap();
+        serde_json::from_slice(&text).unwrap()
+    };
+    let checks = |args: &[&str]| -> Vec<(String, String)> {
+        let run = s
+            .run(&[&["verify", "--json"], args].concat())
+            .expect_code(0)
+            .json();
+        run["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                assert_eq!(c["status"], "ok", "{c}");
+                (
+                    c["destination"].as_str().unwrap().to_owned(),
+                    c["method"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    // Local + S3 report no MD5 or Dropbox hash: the backup does not spend CPU on them.
+    s.run(&["backup", "db.json", "--name", "a.gz", "--to", "local,s3"])
+        .expect_code(0);
+    let m = manifest("a.gz");
+    assert_eq!(m["sha256"].as_str().unwrap().len(), 64, "{m}");
+    assert!(
+        m.get("md5").is_none() && m.get("dropbox_content_hash").is_none(),
+        "{m}"
+    );
+    assert_eq!(checks(&["a.gz", "--to", "local,s3"]).len(), 2);
+
+    // With Drive and Dropbox among the destinations, their checksums are recorded and compared.
+    s.run(&["backup", "db.json", "--name", "b.gz"])
+        .expect_code(0);
+    let m = manifest("b.gz");
+    assert_eq!(m["md5"].as_str().unwrap().len(), 32, "{m}");
+    assert_eq!(m["dropbox_content_hash"].as_str().unwrap().len(), 64, "{m}");
+    let methods = checks(&["b.gz"]);
+    assert!(
+        methods.contains(&("drive".into(), "size+md5".into())),
+        "{methods:?}"
+    );
+    assert!(
+        methods.contains(&("dropbox".into(), "size+dropbox_content_hash".into())),
+        "{methods:?}"
+    );
+}
