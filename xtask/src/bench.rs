@@ -965,6 +965,19 @@ fn input_ratios(out: &mut String, res: &Results, input: &str) {
                     verdict(s3 <= 1.25 * slowest.1)
                 );
             }
+            if let Some(run) = res.get(input, "scenario 3: 5 destinations") {
+                // The same cores run the client and every server: no schedule beats their CPU
+                // seconds divided by the cores.
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                let bound = (run.cpu_secs + run.servers_cpu_secs) / cores as f64;
+                let _ = writeln!(
+                    out,
+                    "  - on these {cores} cores scenario 3 cannot take less than (cloudmirror {:.1} + servers {:.1} CPU s) / {cores} = {bound:.1} s ({:.2}× the slowest alone)",
+                    run.cpu_secs,
+                    run.servers_cpu_secs,
+                    if slowest.1 > 0.0 { bound / slowest.1 } else { 0.0 }
+                );
+            }
             let gzip = secs("gzip -6 -c (1 thread)");
             let rl = secs("rclone copy to local");
             let rs = secs("rclone copy to s3");
