@@ -141,6 +141,7 @@ struct State {
     next_id: u64,
     faults: Vec<Fault>,
     counts: BTreeMap<S3Op, usize>,
+    unsigned_payloads: usize,
 }
 
 impl FakeS3 {
@@ -234,6 +235,12 @@ impl FakeS3 {
         self.lock().counts.get(&op).copied().unwrap_or(0)
     }
 
+    /// How many requests came with `x-amz-content-sha256: UNSIGNED-PAYLOAD` (a body the signature
+    /// does not cover).
+    pub fn unsigned_payloads(&self) -> usize {
+        self.lock().unsigned_payloads
+    }
+
     /// How many requests the fake received in all.
     pub fn total_requests(&self) -> usize {
         self.lock().counts.values().sum()
@@ -281,6 +288,14 @@ impl Respond for Handler {
             Err(resp) => return *resp,
         };
         *state.counts.entry(target.op).or_default() += 1;
+        if req
+            .headers
+            .get("x-amz-content-sha256")
+            .map(http::HeaderValue::as_bytes)
+            == Some(b"UNSIGNED-PAYLOAD".as_slice())
+        {
+            state.unsigned_payloads += 1;
+        }
         let head = req.method == http::Method::HEAD;
         if let Err(e) = sigv4::verify(
             req,

@@ -216,6 +216,9 @@ async fn checksums_are_sent_and_multipart_ones_are_not_reported() {
     assert_eq!(meta.checksum, None, "a composite checksum is not a SHA-256");
     assert!(fake.object_checksum_sha256("big").unwrap().ends_with("-3"));
     assert_eq!(fake.request_count(S3Op::UploadPart), 3);
+    // Checksummed bodies are hashed once: the signature covers the checksum header, not the
+    // payload (the PutObject and the three parts).
+    assert_eq!(fake.unsigned_payloads(), 4);
 }
 
 #[tokio::test]
@@ -319,6 +322,8 @@ async fn checksums_can_be_turned_off_for_picky_servers() {
     assert_eq!(fake.object("big").unwrap(), big);
     assert_eq!(fake.object_checksum_sha256("small"), None);
     assert_eq!(fake.object_checksum_sha256("big"), None);
+    // Without a checksum header every body stays covered by the signature.
+    assert_eq!(fake.unsigned_payloads(), 0);
 }
 
 /// A raw SDK client for the fake, to check the fake enforces S3's rules by itself.
