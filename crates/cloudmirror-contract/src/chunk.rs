@@ -75,10 +75,13 @@ impl ChunkReader {
         }
         let take = self.buf.len().min(self.chunk_size);
         let data = self.buf.split_to(take).freeze();
-        // What is left (at most the rest of the last item read) would otherwise share, and so
-        // keep alive, the whole chunk's allocation until the next chunk is cut: a sequential
-        // uploader would hold two chunks instead of one.
-        self.buf = BytesMut::from(&self.buf[..]);
+        // What is left (the rest of the last item read) would otherwise share, and so keep alive,
+        // the whole chunk's allocation until the next chunk is cut: a sequential uploader would
+        // hold two chunks instead of one. An item bigger than a chunk is cut in place instead
+        // (copying its rest at every chunk would be quadratic).
+        if self.buf.len() < self.chunk_size {
+            self.buf = BytesMut::from(&self.buf[..]);
+        }
         // Look one item ahead so the caller knows whether this chunk is the last.
         if self.buf.is_empty() && !self.ended {
             self.pull().await?;
@@ -162,6 +165,20 @@ mod tests {
             total += c.data.len();
         }
         assert_eq!(total, 60_000);
+    }
+
+    #[tokio::test]
+    async fn an_item_bigger_than_a_chunk_is_cut_in_place() {
+        let item = Bytes::from((0..50_000u32).map(|i| i as u8).collect::<Vec<_>>());
+        let got = collect(ChunkReader::new(body_owned(vec![item.clone()]), 8192)).await;
+        assert_eq!(got.len(), 7);
+        assert!(got.iter().all(|(off, data, last)| {
+            *data == item[*off as usize..*off as usize + data.len()] && (*last == (*off == 49_152))
+        }));
+    }
+
+    fn body_owned(parts: Vec<Bytes>) -> ByteStream {
+        stream::iter(parts.into_iter().map(Ok)).boxed()
     }
 
     #[tokio::test]
