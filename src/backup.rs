@@ -556,3 +556,34 @@ pub fn default_restore_path(name: &str, compression: Compression) -> PathBuf {
         .unwrap_or(file);
     Path::new(".").join(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudmirror_contract::{Checksum, ObjectMeta};
+
+    fn meta(size: u64, checksum: Option<Checksum>) -> ObjectMeta {
+        ObjectMeta {
+            key: Key::parse("b.gz").unwrap(),
+            size,
+            modified: None,
+            checksum,
+        }
+    }
+
+    #[test]
+    fn a_stored_copy_is_checked_against_the_spools_digests() {
+        // Adapters report the provider's own checksum (Drive's md5Checksum, Dropbox's content
+        // hash, S3's SHA-256); this is where it is compared with what was written.
+        let digests = Digests::of(b"backup bytes");
+        let key = Key::parse("b.gz").unwrap();
+        let md5 = Checksum::Md5(digests.md5.clone());
+        assert!(check_stored(&digests, &meta(12, Some(md5)), &key).is_ok());
+        assert!(check_stored(&digests, &meta(12, None), &key).is_ok());
+        let wrong = Checksum::Md5("0".repeat(32));
+        let err = check_stored(&digests, &meta(12, Some(wrong)), &key).unwrap_err();
+        assert!(err.contains("md5 checksum of b.gz"), "{err}");
+        let err = check_stored(&digests, &meta(11, None), &key).unwrap_err();
+        assert!(err.contains("stored 11 bytes"), "{err}");
+    }
+}

@@ -11,8 +11,9 @@
 //! - Uploads that fit in one chunk are one `multipart` (create) or `media` (update) request;
 //!   larger ones go through a resumable session in chunks of `chunk_size` (a multiple of 256 KiB),
 //!   resuming from the server's committed range after a 5xx, a dropped connection or a short
-//!   write. A body that fails never sends its last chunk, so no file or revision appears. The MD5
-//!   computed while sending is checked against Drive's `md5Checksum`.
+//!   write. A body that fails never sends its last chunk, so no file or revision appears. The
+//!   stored size is checked, and Drive's own `md5Checksum` is reported as the object's checksum
+//!   for the caller to compare with its MD5 of the content (the backup computes it once).
 //! - Tokens come from yup-oauth2's service-account (JWT bearer) flow, cached and refreshed; a 401
 //!   gets one fresh token and one more try. `supportsAllDrives=true` is on every request.
 //!

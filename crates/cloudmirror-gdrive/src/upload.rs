@@ -7,7 +7,6 @@ use bytes::Bytes;
 use cloudmirror_contract::{
     ByteStream, Checksum, Chunk, ChunkReader, ErrorKind, Key, ObjectMeta, Result,
 };
-use md5::{Digest, Md5};
 
 use crate::client::{ChunkOutcome, Client, DriveFile, SessionTarget};
 use crate::error::protocol;
@@ -32,13 +31,11 @@ impl Uploader<'_> {
             .ok_or_else(|| protocol("the body yielded no chunk"))?;
         // One upload per key at a time in this process, so racing uploads do not make twins.
         let _key_guard = self.key_locks.lock(key.as_str()).await;
-        let mut md5 = Md5::new();
         let file = if first.last {
-            md5.update(&first.data);
             self.single(key, &first.data).await?
         } else {
             let session = self.start(key).await?;
-            match self.chunks(&session, first, &mut reader, &mut md5).await {
+            match self.chunks(&session, first, &mut reader).await {
                 Ok(f) => f,
                 Err(e) => {
                     // No last chunk was sent, so no file (or revision) appears; free the session.
@@ -48,8 +45,7 @@ impl Uploader<'_> {
             }
         };
         let sent = reader.position();
-        let md5 = hex::encode(md5.finalize());
-        self.verify(key, file, sent, md5).await
+        self.verify(key, file, sent).await
     }
 
     /// Finds the parent and the file to update; retries once after a stale cached id.
@@ -109,12 +105,10 @@ impl Uploader<'_> {
         session: &str,
         first: Chunk,
         reader: &mut ChunkReader,
-        md5: &mut Md5,
     ) -> Result<DriveFile> {
         let mut chunk = first;
         let mut committed = 0u64;
         loop {
-            md5.update(&chunk.data);
             if let Some(file) = self.send_chunk(session, &chunk, &mut committed).await? {
                 return Ok(file);
             }
@@ -204,14 +198,10 @@ impl Uploader<'_> {
         }
     }
 
-    /// Checks size and MD5 against what was sent; fetches metadata if the answer lacked them.
-    async fn verify(
-        &self,
-        key: &Key,
-        file: DriveFile,
-        sent: u64,
-        md5: String,
-    ) -> Result<ObjectMeta> {
+    /// Checks the stored size against what was sent (fetching metadata if the answer lacked it)
+    /// and reports Drive's `md5Checksum`. The caller compares that with its own MD5 of the content:
+    /// the orchestrator computes it once while spooling, so the bytes are not hashed again here.
+    async fn verify(&self, key: &Key, file: DriveFile, sent: u64) -> Result<ObjectMeta> {
         let file = if file.size.is_none() || file.md5_checksum.is_none() {
             self.client.get_file(&file.id).await?
         } else {
@@ -223,20 +213,14 @@ impl Uploader<'_> {
                 "Drive stored {size} bytes for {key} but {sent} were sent"
             )));
         }
-        match &file.md5_checksum {
-            Some(got) if got.eq_ignore_ascii_case(&md5) => {}
-            Some(got) => {
-                return Err(protocol(format!(
-                    "checksum mismatch for {key}: Drive's md5Checksum is {got}, the uploaded bytes have {md5}"
-                )))
-            }
-            None => return Err(protocol(format!("Drive reported no md5Checksum for {key}"))),
-        }
+        let Some(md5) = file.md5_checksum else {
+            return Err(protocol(format!("Drive reported no md5Checksum for {key}")));
+        };
         Ok(ObjectMeta {
             key: key.clone(),
             size,
             modified: file.modified_time,
-            checksum: Some(Checksum::Md5(md5)),
+            checksum: Some(Checksum::Md5(md5.to_ascii_lowercase())),
         })
     }
 }
