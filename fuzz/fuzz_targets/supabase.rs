@@ -4,18 +4,12 @@
 
 use libfuzzer_sys::fuzz_target;
 
+mod input;
+
 fuzz_target!(|data: &[u8]| {
-    let Some((status, header, body)) = split(data) else {
+    let Some(r) = input::split(data) else {
         return;
     };
-    let _ = cloudmirror_supabase::fuzz_parse_error(status, header, body).to_string();
-    let _ = cloudmirror_supabase::fuzz_parse_list_page(body);
+    let _ = cloudmirror_supabase::fuzz_parse_error(r.status, &r.headers, r.body).to_string();
+    let _ = cloudmirror_supabase::fuzz_parse_list_page(r.body);
 });
-
-fn split(data: &[u8]) -> Option<(u16, &[u8], &[u8])> {
-    let (status, rest) = data.split_at_checked(2)?;
-    let status = u16::from_be_bytes([status[0], status[1]]);
-    let nl = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
-    let (header, body) = rest.split_at(nl);
-    Some((status, header, body.get(1..).unwrap_or_default()))
-}

@@ -40,19 +40,14 @@ pub use store::DropboxStore;
 const BACKEND: &str = "dropbox";
 
 /// Fuzzing entry point (the `fuzz/` crate), not API: parses a response body as an error the way
-/// every request does, with `retry_after` as the `Retry-After` header. Must never panic.
+/// every request does. Must never panic.
 #[doc(hidden)]
 pub fn fuzz_parse_error(
-    status: u16,
-    retry_after: &[u8],
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
     body: &[u8],
 ) -> cloudmirror_contract::Error {
-    let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_REQUEST);
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Ok(v) = reqwest::header::HeaderValue::from_bytes(retry_after) {
-        headers.insert(reqwest::header::RETRY_AFTER, v);
-    }
-    error::parse_error(status, &headers, body)
+    error::parse_error(status, headers, body)
 }
 
 /// Fuzzing entry point (the `fuzz/` crate), not API: parses a `list_folder` page and turns its
