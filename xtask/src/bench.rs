@@ -373,37 +373,23 @@ fn local_scenarios(
     size: u64,
 ) -> Result<()> {
     let dir = bench.fresh_dir("local")?;
-    let cfg = bench.config(&[local_toml(&dir)], "gzip", None)?;
-    let run = bench.backup(&cfg, path, "s1.gz")?;
-    results.push(
-        label,
-        "scenario 1: local",
-        size,
-        &run,
-        stored_note(&run, size),
-    );
-    bench.fresh_dir("local")?;
-    let cfg = bench.config(&[local_toml(&dir)], "zstd", None)?;
-    let run = bench.backup(&cfg, path, "s1.zst")?;
-    results.push(
-        label,
-        "scenario 1, zstd -3: local",
-        size,
-        &run,
-        stored_note(&run, size),
-    );
-    bench.fresh_dir("local")?;
-    // The pipeline without compression: what hashing, the spool and the local copy cost.
-    let cfg = bench.config(&[local_toml(&dir)], "none", None)?;
-    let run = bench.backup(&cfg, path, "s1.raw")?;
-    results.push(
-        label,
-        "scenario 1, no compression: local",
-        size,
-        &run,
-        String::new(),
-    );
-    bench.fresh_dir("local")?;
+    // The last one is the pipeline without compression: what hashing, the spool and the local
+    // copy cost.
+    for (compress, name, what) in [
+        ("gzip", "s1.gz", "scenario 1: local"),
+        ("zstd", "s1.zst", "scenario 1, zstd -3: local"),
+        ("none", "s1.raw", "scenario 1, no compression: local"),
+    ] {
+        let cfg = bench.config(&[local_toml(&dir)], compress, None)?;
+        let run = bench.backup(&cfg, path, name)?;
+        let note = if compress == "none" {
+            String::new()
+        } else {
+            stored_note(&run, size)
+        };
+        results.push(label, what, size, &run, note);
+        bench.fresh_dir("local")?;
+    }
     Ok(())
 }
 

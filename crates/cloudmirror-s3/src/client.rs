@@ -66,25 +66,23 @@ trait PayloadSigning {
     fn disable_payload_signing_if(self, checksummed: bool) -> Self;
 }
 
-impl<E, B> PayloadSigning for CustomizableOperation<PutObjectOutput, E, B> {
-    fn disable_payload_signing_if(self, checksummed: bool) -> Self {
-        if checksummed {
-            self.disable_payload_signing()
-        } else {
-            self
+/// The SDK offers `disable_payload_signing` on the body-carrying operations only, one inherent
+/// method per output type.
+macro_rules! payload_signing_for {
+    ($($output:ty),+) => {$(
+        impl<E, B> PayloadSigning for CustomizableOperation<$output, E, B> {
+            fn disable_payload_signing_if(self, checksummed: bool) -> Self {
+                if checksummed {
+                    self.disable_payload_signing()
+                } else {
+                    self
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl<E, B> PayloadSigning for CustomizableOperation<UploadPartOutput, E, B> {
-    fn disable_payload_signing_if(self, checksummed: bool) -> Self {
-        if checksummed {
-            self.disable_payload_signing()
-        } else {
-            self
-        }
-    }
-}
+payload_signing_for!(PutObjectOutput, UploadPartOutput);
 
 /// The SDK's rustls HTTP client with vectored HTTP/1 writes forced on.
 ///
