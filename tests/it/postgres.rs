@@ -419,6 +419,27 @@ impl FakeCloud {
     }
 }
 
+/// The fake S3, a seeded `app` database and a scratch folder whose config dumps `app` in `format`
+/// to a local folder and the fake.
+fn seeded_app(pg: &Pg, format: &str) -> (FakeCloud, Scratch) {
+    let cloud = FakeCloud::start();
+    pg.create_db("app");
+    pg.sql("app", SEED);
+    let s = Scratch::new();
+    s.write("cloudmirror.toml", config(&cloud.s3, format));
+    (cloud, s)
+}
+
+/// Backs up `app` with the configured job and returns the stored name.
+fn backup_app(pg: &Pg, s: &Scratch) -> String {
+    pg.cloudmirror(s, "app", &["backup", "--json"])
+        .expect_code(0)
+        .json()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 const PSQL_INTO: &str = "psql --single-transaction -v ON_ERROR_STOP=1 -X -q \"$RESTORE_URL\"";
 
 #[test]
@@ -427,19 +448,12 @@ fn pg_dump_backup_then_restore_latest_into_psql_with_a_safety_backup() {
     else {
         return;
     };
-    let cloud = FakeCloud::start();
-    pg.create_db("app");
-    pg.sql("app", SEED);
+    let (cloud, s) = seeded_app(&pg, "plain");
     let original = pg.snapshot("app");
     assert_eq!(original.rows_of("users"), 5000);
     assert_eq!(original.rows_of("events"), 20000);
 
-    let s = Scratch::new();
-    s.write("cloudmirror.toml", config(&cloud.s3, "plain"));
-    let backup = pg
-        .cloudmirror(&s, "app", &["backup", "--json"])
-        .expect_code(0);
-    let name = backup.json()["name"].as_str().unwrap().to_owned();
+    let name = backup_app(&pg, &s);
     assert!(
         cloud
             .s3
@@ -530,12 +544,8 @@ fn pg_custom_format_restores_with_pg_restore() {
     let Some(pg) = Pg::start("pg_custom_format_restores_with_pg_restore") else {
         return;
     };
-    let cloud = FakeCloud::start();
-    pg.create_db("app");
-    pg.sql("app", SEED);
+    let (_cloud, s) = seeded_app(&pg, "custom");
     let original = pg.snapshot("app");
-    let s = Scratch::new();
-    s.write("cloudmirror.toml", config(&cloud.s3, "custom"));
     pg.cloudmirror(&s, "app", &["backup"]).expect_code(0);
     pg.create_db("restored");
     pg.cloudmirror(
@@ -563,18 +573,8 @@ fn pg_a_tampered_backup_aborts_the_restore_and_leaves_the_database_as_it_was() {
     else {
         return;
     };
-    let cloud = FakeCloud::start();
-    pg.create_db("app");
-    pg.sql("app", SEED);
-    let s = Scratch::new();
-    s.write("cloudmirror.toml", config(&cloud.s3, "plain"));
-    let name = pg
-        .cloudmirror(&s, "app", &["backup", "--json"])
-        .expect_code(0)
-        .json()["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_cloud, s) = seeded_app(&pg, "plain");
+    let name = backup_app(&pg, &s);
 
     // The stored copy becomes a valid gzip of a valid dump that also plants a table: psql runs
     // every statement; only the checksum, known once the last byte has gone in, can stop it.
@@ -653,18 +653,8 @@ fn pg_a_failing_dump_leaves_nothing_behind_and_blocks_the_restore() {
     else {
         return;
     };
-    let cloud = FakeCloud::start();
-    pg.create_db("app");
-    pg.sql("app", SEED);
-    let s = Scratch::new();
-    s.write("cloudmirror.toml", config(&cloud.s3, "plain"));
-    let name = pg
-        .cloudmirror(&s, "app", &["backup", "--json"])
-        .expect_code(0)
-        .json()["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cloud, s) = seeded_app(&pg, "plain");
+    let name = backup_app(&pg, &s);
     let stored_before = cloud.s3.object_keys();
     let local_before = local_files(&s.join("backups"));
 
