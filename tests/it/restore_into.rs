@@ -324,12 +324,12 @@ fn latest_is_the_newest_intact_backup_and_never_a_safety_backup() {
 
 #[test]
 fn the_safety_backup_needs_backup_exec_and_a_failed_one_stops_the_restore() {
-    let s = Scratch::new();
-    s.write("db.json", json_export(1000));
-    s.run(&["backup", "db.json", "--name", "db.json.gz"])
-        .expect_code(0);
-    let run = s
-        .run(&[
+    // Backs up a file, then restores it into a command behind a safety backup, which must fail.
+    let back_up_then_restore_safely = |s: &Scratch| {
+        s.write("db.json", json_export(1000));
+        s.run(&["backup", "db.json", "--name", "db.json.gz"])
+            .expect_code(0);
+        s.run(&[
             "restore",
             "db.json.gz",
             "--into",
@@ -337,24 +337,15 @@ fn the_safety_backup_needs_backup_exec_and_a_failed_one_stops_the_restore() {
             "--safety-backup",
             "--yes",
         ])
-        .expect_code(2);
+        .expect_code(2)
+    };
+    let s = Scratch::new();
+    let run = back_up_then_restore_safely(&s);
     assert!(run.stderr.contains("[backup] exec"), "{}", run.stderr);
     assert!(!s.join("marker").exists());
 
     let s = two_destinations("cat missing.json");
-    s.write("db.json", json_export(1000));
-    s.run(&["backup", "db.json", "--name", "db.json.gz"])
-        .expect_code(0);
-    let run = s
-        .run(&[
-            "restore",
-            "db.json.gz",
-            "--into",
-            "echo ran > marker",
-            "--safety-backup",
-            "--yes",
-        ])
-        .expect_code(2);
+    let run = back_up_then_restore_safely(&s);
     assert!(
         run.stderr.contains("failed on every destination"),
         "{}",
