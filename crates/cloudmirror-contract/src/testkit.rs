@@ -168,6 +168,16 @@ pub fn body_in_pieces(data: &Bytes, piece: usize) -> ByteStream {
     stream::iter(parts).boxed()
 }
 
+/// The error a dying backup source (say `pg_dump`) puts into its body stream.
+pub fn source_failure() -> Error {
+    Error::new(ErrorKind::Other, "source", "the backup source failed")
+}
+
+/// A body that yields `head`, then fails with [`source_failure`].
+pub fn failing_body(head: Bytes) -> ByteStream {
+    stream::iter(vec![Ok(head), Err(source_failure())]).boxed()
+}
+
 fn key(prefix: &Prefix, name: &str) -> Key {
     Key::parse(&format!("{}{name}", prefix.as_str())).expect("test keys are valid")
 }
@@ -627,21 +637,9 @@ pub fn failed_upload_leaves_nothing(
 ) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let chunk = chunk_size(&*store);
-        let failing = |n: usize| -> ByteStream {
-            let head = data(60, n);
-            stream::iter(vec![
-                Ok(head),
-                Err(Error::new(
-                    ErrorKind::Other,
-                    "source",
-                    "the backup source failed",
-                )),
-            ])
-            .boxed()
-        };
         for (name, n) in [("early.bin", 10), ("after-a-chunk.bin", chunk + chunk / 2)] {
             let k = key(&prefix, name);
-            let res = store.upload(&k, failing(n), None).await;
+            let res = store.upload(&k, failing_body(data(60, n)), None).await;
             assert!(
                 res.is_err(),
                 "an upload whose body failed must fail ({name})"
@@ -651,7 +649,9 @@ pub fn failed_upload_leaves_nothing(
         let k = key(&prefix, "keep-old.bin");
         let old = data(61, 999);
         upload(&*store, &k, &old, 100, true).await;
-        let res = store.upload(&k, failing(chunk + 1), None).await;
+        let res = store
+            .upload(&k, failing_body(data(60, chunk + 1)), None)
+            .await;
         assert!(res.is_err(), "an upload whose body failed must fail");
         assert_eq!(
             download(&*store, &k).await,

@@ -1,10 +1,10 @@
 //! The contract suite and S3-specific behaviour against the wiremock S3 fake.
 
 use bytes::Bytes;
-use cloudmirror_contract::testkit::{data, Fixture};
+use cloudmirror_contract::testkit::{data, failing_body, source_failure, Fixture};
 use cloudmirror_contract::{
-    body_from_bytes, ByteSize, ByteStream, Checksum, Digests, Error, ErrorKind, Key, Prefix,
-    RetryPolicy, Store, StoreExt,
+    body_from_bytes, ByteSize, ByteStream, Checksum, Digests, ErrorKind, Key, Prefix, RetryPolicy,
+    Store, StoreExt,
 };
 use cloudmirror_fakes::s3::{FakeS3, S3Op};
 use cloudmirror_s3::{S3Config, S3Store};
@@ -43,18 +43,6 @@ fn key(k: &str) -> Key {
     Key::parse(k).expect("valid test key")
 }
 
-fn failing_body(head: Bytes) -> ByteStream {
-    stream::iter(vec![
-        Ok(head),
-        Err(Error::new(
-            ErrorKind::Other,
-            "source",
-            "the backup source failed",
-        )),
-    ])
-    .boxed()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_multipart_upload_is_aborted() {
     let fake = FakeS3::start().await;
@@ -65,11 +53,7 @@ async fn failed_multipart_upload_is_aborted() {
     let head = stream::iter(vec![Ok(data(1, 2 * PART + 1))]);
     let tail = stream::once(async move {
         let _ = gate.await;
-        Err(Error::new(
-            ErrorKind::Other,
-            "source",
-            "the backup source failed",
-        ))
+        Err(source_failure())
     });
     let body: ByteStream = head.chain(tail).boxed();
     let st = store.clone();

@@ -1,11 +1,10 @@
 //! Supabase-specific behaviour against the fake: TUS resume, auth, settings, limits, buckets.
 
 use bytes::Bytes;
-use cloudmirror_contract::testkit::{body_in_pieces, data};
-use cloudmirror_contract::{ByteSize, Error, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt};
+use cloudmirror_contract::testkit::{body_in_pieces, data, failing_body};
+use cloudmirror_contract::{ByteSize, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt};
 use cloudmirror_fakes::supabase::{test_jwt, FakeSupabase, FakeSupabaseOptions, RequestCounts};
 use cloudmirror_supabase::{SupabaseConfig, SupabaseStore};
-use futures::stream::{self, StreamExt};
 use serde::Deserialize as _;
 
 const MIB: usize = 1024 * 1024;
@@ -77,15 +76,7 @@ async fn failed_body_terminates_the_tus_upload() {
     let old = Bytes::from_static(b"old version");
     let k = key("keep.bin");
     store.upload_bytes(&k, old.clone()).await.unwrap();
-    let body = stream::iter(vec![
-        Ok(data(3, 7 * MIB)),
-        Err(Error::new(
-            ErrorKind::Other,
-            "source",
-            "the backup source failed",
-        )),
-    ])
-    .boxed();
+    let body = failing_body(data(3, 7 * MIB));
     let err = store.upload(&k, body, None).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Other);
     let c = fake.counts();
