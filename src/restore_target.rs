@@ -129,17 +129,22 @@ pub async fn latest(candidates: &[Destination]) -> Result<RestoreTarget, Error> 
     }
     Err(Error::Failed(format!(
         "no intact backup to restore as `latest` on {}{}",
-        candidates
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        names(candidates),
         if notes.is_empty() {
             " (no backups)".to_owned()
         } else {
             format!(": {}", notes.join("; "))
         }
     )))
+}
+
+/// The candidates' names, comma-separated, for messages.
+fn names(candidates: &[Destination]) -> String {
+    candidates
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One backup name across the candidate destinations.
@@ -171,11 +176,7 @@ pub async fn named(candidates: &[Destination], name: &Key) -> Result<RestoreTarg
     let Some(manifest) = manifest else {
         return Err(Error::Failed(format!(
             "no backup named {name} on {}{}",
-            candidates
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            names(candidates),
             if notes.is_empty() {
                 String::new()
             } else {
