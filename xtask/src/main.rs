@@ -7,6 +7,7 @@ mod demo;
 mod fakes;
 mod fuzz;
 mod provision;
+mod sdk;
 mod targets;
 
 use std::process::ExitCode;
@@ -29,6 +30,10 @@ const TASKS: &[(&str, &str)] = &[
         "mirror a generated JSON export to local + 4 faked clouds, verify, restore from each",
     ),
     (
+        "sdk",
+        "the providers' official Python SDKs against the fakes [PROVIDER...]",
+    ),
+    (
         "fuzz",
         "cargo-fuzz targets (config parser, adapters' response parsing) for a bounded time [--seconds N] [TARGET...]",
     ),
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Some("contract") => contract::run(&args[1..]),
         Some("fakes") => fakes::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("sdk") => sdk::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some(other) => Err(anyhow::anyhow!("unknown task {other:?}")),
         None => {

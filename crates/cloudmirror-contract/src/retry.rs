@@ -1,27 +1,41 @@
-//! The one retry loop: bounded attempts, jittered exponential backoff, provider hints honoured.
+//! The one retry loop: a budget of elapsed time, jittered exponential backoff, provider hints honoured.
+//!
+//! Real services have 503 storms, throttling and restarts that last a minute or more, so a
+//! retryable failure is retried until the policy's [`RetryPolicy::budget`] of elapsed time (default
+//! five minutes, `retry_for` in the config) would be exceeded by the next wait, with each wait
+//! capped at [`RetryPolicy::max_delay`] (default 30 s). Each retry logs one short line: what,
+//! attempt, wait and reason. The error that ends the loop says how long it was retried.
 
 use std::future::Future;
 use std::time::Duration;
 
 use crate::{Error, ErrorKind, Result};
 
+/// The default retry budget per operation: five minutes.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_mins(5);
+
 /// How retryable failures ([`Error::is_retryable`]) are retried. Every adapter uses this one loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included (1 = no retry).
+    /// Attempts in all, the first included (1 = no retry); [`u32::MAX`] leaves the bound to
+    /// [`RetryPolicy::budget`].
     pub max_attempts: u32,
     /// Backoff before the first retry; doubles each time, with full jitter.
     pub base_delay: Duration,
     /// Upper bound of any single wait, the provider's `Retry-After` included.
     pub max_delay: Duration,
+    /// Elapsed time after which no further retry starts (`retry_for`): a retry whose wait would
+    /// end past the budget is not made.
+    pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 6,
+            max_attempts: u32::MAX,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
+            budget: DEFAULT_RETRY_FOR,
         }
     }
 }
@@ -35,12 +49,21 @@ impl RetryPolicy {
         }
     }
 
-    /// A fast policy for tests: same attempts, millisecond waits.
+    /// A fast policy for tests: six attempts, millisecond waits.
     pub fn fast() -> Self {
         Self {
             max_attempts: 6,
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(50),
+            budget: Duration::from_secs(10),
+        }
+    }
+
+    /// The default policy with the elapsed-time budget `retry_for`.
+    pub fn with_budget(retry_for: Duration) -> Self {
+        Self {
+            budget: retry_for,
+            ..Self::default()
         }
     }
 
@@ -61,25 +84,38 @@ impl RetryPolicy {
         half + Duration::from_nanos(fastrand::u64(0..=half.as_nanos() as u64))
     }
 
-    /// Runs `op` until it succeeds, fails with a non-retryable error, or attempts run out.
-    /// `what` names the operation in logs (never a secret).
+    /// Runs `op` until it succeeds, fails with a non-retryable error, or the attempts or the
+    /// elapsed-time budget run out. `what` names the operation in logs (never a secret).
     pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        let started = tokio::time::Instant::now();
         let mut attempt = 1;
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && attempt < self.max_attempts => {
+                Err(e) if e.is_retryable() => {
                     let wait = self.delay(attempt, &e);
+                    let elapsed = started.elapsed();
+                    if attempt >= self.max_attempts || elapsed + wait > self.budget {
+                        return Err(if attempt > 1 {
+                            e.context(format_args!(
+                                "{what} failed {attempt} times in {}",
+                                human_duration(elapsed)
+                            ))
+                        } else {
+                            e
+                        });
+                    }
                     tracing::warn!(
                         backend = e.backend(),
                         attempt,
                         wait_ms = wait.as_millis() as u64,
-                        "{what} failed, retrying: {}",
-                        e.message()
+                        "{what}: attempt {attempt} failed, retrying in {}: {}",
+                        human_duration(wait),
+                        short_reason(e.message())
                     );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -87,6 +123,27 @@ impl RetryPolicy {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// `1.5s`, `2m05s`: short enough for a log line.
+fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 60 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// The first line of a message, at most 160 characters: a retry line stays one short line.
+fn short_reason(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    if line.chars().count() > 160 {
+        let cut: String = line.chars().take(159).collect();
+        format!("{cut}…")
+    } else {
+        line.to_owned()
     }
 }
 
@@ -126,7 +183,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
 
         let calls = AtomicU32::new(0);
-        let policy = RetryPolicy::default();
+        let policy = RetryPolicy::fast();
         let err = policy
             .run("op", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
@@ -162,5 +219,66 @@ mod tests {
             let d = p.delay(retry, &t);
             assert!(d <= p.max_delay && d >= p.base_delay / 2, "{d:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_for_the_whole_budget_and_no_longer() {
+        let calls = AtomicU32::new(0);
+        let policy = RetryPolicy::default();
+        let started = tokio::time::Instant::now();
+        let err = policy
+            .run("upload part 3", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::new(ErrorKind::Transient, "t", "HTTP 503"))
+            })
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(elapsed <= policy.budget, "{elapsed:?}");
+        // The last wait is at most max_delay, so the loop stops within one wait of the budget.
+        assert!(elapsed + policy.max_delay >= policy.budget, "{elapsed:?}");
+        assert!(calls.load(Ordering::SeqCst) > 6, "{calls:?}");
+        assert_eq!(err.kind(), ErrorKind::Transient);
+        assert!(
+            err.message().starts_with("upload part 3 failed ")
+                && err.message().ends_with("HTTP 503"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_shorter_than_the_budget_is_ridden_out() {
+        let policy = RetryPolicy::with_budget(Duration::from_mins(1));
+        let started = tokio::time::Instant::now();
+        let out = policy
+            .run("op", || async {
+                if started.elapsed() < Duration::from_secs(20) {
+                    Err(Error::new(ErrorKind::Transient, "t", "connection refused"))
+                } else {
+                    Ok(1)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(out, 1);
+        assert!(started.elapsed() < Duration::from_secs(20) + policy.max_delay);
+    }
+
+    #[test]
+    fn waits_are_capped_at_thirty_seconds_by_default() {
+        let p = RetryPolicy::default();
+        let t = Error::new(ErrorKind::Transient, "t", "x");
+        assert_eq!(p.max_delay, Duration::from_secs(30));
+        assert!((1..40).all(|r| p.delay(r, &t) <= Duration::from_secs(30)));
+        assert_eq!(p.budget, Duration::from_mins(5));
+    }
+
+    #[test]
+    fn a_retry_line_is_one_short_line() {
+        assert_eq!(short_reason("refused\ncaused by: x"), "refused");
+        assert_eq!(short_reason(&"x".repeat(500)).chars().count(), 160);
+        assert_eq!(human_duration(Duration::from_secs(125)), "2m05s");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
     }
 }

@@ -6,5 +6,6 @@
 
 pub mod dropbox;
 pub mod gdrive;
+pub mod outage;
 pub mod s3;
 pub mod supabase;
