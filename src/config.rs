@@ -114,6 +114,11 @@ pub struct BackupConfig {
     /// see [`crate::duration`]); a destination past it fails alone.
     #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
     pub destination_timeout: Option<std::time::Duration>,
+    /// How long each request to a destination is retried through transient failures (503s,
+    /// throttling, restarts, dropped connections) before it fails (default 5m, waits capped at
+    /// 30 s); a destination's own `retry_for` overrides it.
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub retry_for: Option<std::time::Duration>,
 }
 
 /// One `[[destinations]]` table, with its adapter-specific settings kept for the adapter to parse.
@@ -127,6 +132,8 @@ pub struct DestinationConfig {
     pub prefix: Prefix,
     /// Retention rules of this destination (its own `retention` table, else `[retention]`).
     pub retention: Option<crate::retention::RetentionPolicy>,
+    /// This destination's retry budget (`retry_for`), else `[backup] retry_for`.
+    pub retry_for: Option<std::time::Duration>,
     /// The remaining keys, for the adapter's own config type.
     pub settings: toml::Table,
     /// Index in the `destinations` array (for error locations).
@@ -599,6 +606,15 @@ fn parse_destination(
             })?
         }
     };
+    let retry_for = match table.remove("retry_for") {
+        None => None,
+        Some(v) => crate::duration::deserialize_option(v).map_err(|e| {
+            source.error(
+                &with(&at, "retry_for"),
+                &format!("destination {name:?}: retry_for: {e}"),
+            )
+        })?,
+    };
     let retention = match table.remove("retention") {
         None => None,
         Some(v) => {
@@ -617,6 +633,7 @@ fn parse_destination(
     Ok(DestinationConfig {
         name,
         retention,
+        retry_for,
         kind,
         prefix,
         settings: table,
@@ -731,6 +748,31 @@ mod tests {
             PathBuf::from("/etc/cm"),
             &env,
         )
+    }
+
+    #[test]
+    fn retry_for_is_global_with_per_destination_overrides() {
+        use std::time::Duration;
+        let c = parse(
+            "[backup]\nretry_for = \"2m\"\n[[destinations]]\nname='a'\ntype='local'\npath='x'\n\
+             [[destinations]]\nname='b'\ntype='local'\npath='y'\nretry_for = 15\n",
+        )
+        .unwrap();
+        let budget = |i: usize| crate::destinations::retry_policy(&c, &c.destinations[i]).budget;
+        assert_eq!(budget(0), Duration::from_mins(2));
+        assert_eq!(budget(1), Duration::from_secs(15));
+        let d = parse("[[destinations]]\nname='a'\ntype='local'\npath='x'\n").unwrap();
+        assert_eq!(
+            crate::destinations::retry_policy(&d, &d.destinations[0]).budget,
+            cloudmirror_contract::DEFAULT_RETRY_FOR
+        );
+        let err = parse("[[destinations]]\nname='a'\ntype='local'\npath='x'\nretry_for='soon'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cm.toml:4:") && err.contains("retry_for"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cloudmirror_contract::{
-    ByteStream, Capabilities, ErrorKind, Key, ObjectMeta, ObjectStream, Prefix, Store,
+    ByteStream, Capabilities, ErrorKind, Key, ObjectMeta, ObjectStream, Prefix, RetryPolicy, Store,
+    DEFAULT_RETRY_FOR,
 };
 use cloudmirror_local::{LocalConfig, LocalStore};
 
@@ -76,8 +77,18 @@ async fn open_within_timeout(
     })
 }
 
+/// The retry policy of `dest`: its `retry_for`, else `[backup] retry_for`, else 5 minutes.
+pub fn retry_policy(config: &Config, dest: &DestinationConfig) -> RetryPolicy {
+    RetryPolicy::with_budget(
+        dest.retry_for
+            .or(config.backup.retry_for)
+            .unwrap_or(DEFAULT_RETRY_FOR),
+    )
+}
+
 /// Opens one destination.
 pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destination, Error> {
+    let retry = retry_policy(config, dest);
     let store: Arc<dyn Store> = match dest.kind.as_str() {
         "local" => {
             let mut c: LocalConfig = config.adapter_settings(dest)?;
@@ -89,25 +100,41 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
         }
         "s3" => {
             let c: cloudmirror_s3::S3Config = config.adapter_settings(dest)?;
-            opened(config, dest, cloudmirror_s3::S3Store::new(c).await)?
+            opened(
+                config,
+                dest,
+                cloudmirror_s3::S3Store::new(c)
+                    .await
+                    .map(|s| s.with_retry_policy(retry)),
+            )?
         }
         "dropbox" => {
             let c: cloudmirror_dropbox::DropboxConfig = config.adapter_settings(dest)?;
-            opened(config, dest, cloudmirror_dropbox::DropboxStore::new(c))?
+            opened(
+                config,
+                dest,
+                cloudmirror_dropbox::DropboxStore::new(c).map(|s| s.with_retry_policy(retry)),
+            )?
         }
         "gdrive" => {
             let mut c: cloudmirror_gdrive::GdriveConfig = config.adapter_settings(dest)?;
             if let Some(key) = c.service_account_key.take() {
                 c.service_account_key = Some(config.resolve_path(&key));
             }
-            opened(config, dest, cloudmirror_gdrive::GdriveStore::new(c).await)?
+            opened(
+                config,
+                dest,
+                cloudmirror_gdrive::GdriveStore::new(c)
+                    .await
+                    .map(|s| s.with_retry_policy(retry)),
+            )?
         }
         "supabase" => {
             let c: cloudmirror_supabase::SupabaseConfig = config.adapter_settings(dest)?;
             opened(
                 config,
                 dest,
-                cloudmirror_supabase::SupabaseStore::new(c).await,
+                cloudmirror_supabase::SupabaseStore::new_with_retry(c, retry).await,
             )?
         }
         other => {

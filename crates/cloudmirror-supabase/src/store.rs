@@ -23,10 +23,17 @@ impl SupabaseStore {
     /// bucket exists, creating it (private) when `create_bucket = true`. A wrong key fails here
     /// with [`ErrorKind::Unauthorized`], a missing bucket with [`ErrorKind::NotFound`].
     pub async fn new(config: SupabaseConfig) -> Result<Self> {
+        Self::new_with_retry(config, RetryPolicy::default()).await
+    }
+
+    /// [`SupabaseStore::new`], retrying with `policy` from the first request on (the bucket check
+    /// included), so `retry_for` also bounds opening the destination.
+    pub async fn new_with_retry(config: SupabaseConfig, policy: RetryPolicy) -> Result<Self> {
         let settings = config.settings()?;
         let store = Self {
             client: Client::new(settings)?,
-        };
+        }
+        .with_retry_policy(policy);
         store.ensure_bucket().await?;
         Ok(store)
     }
