@@ -770,7 +770,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("cm.toml:4:") && err.contains("retry_for"),
+            err.contains("cm.toml:5:") && err.contains("retry_for"),
             "{err}"
         );
     }

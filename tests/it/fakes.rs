@@ -54,14 +54,14 @@ impl Fakes {
         }
     }
 
-    /// Local + the four fakes, with working credentials.
+    /// Local + the four fakes, with working credentials (and short retry budgets).
     pub fn config(&self) -> String {
         format!(
             "[[destinations]]\nname = \"local\"\ntype = \"local\"\npath = \"local\"\n\n{}\n{}\n{}\n{}\n",
-            self.s3.destination_toml("s3"),
-            self.dropbox.destination_toml("dropbox"),
-            self.gdrive.destination_toml("drive"),
-            self.supabase.destination_toml("supabase"),
+            quick_retries(self.s3.destination_toml("s3")),
+            quick_retries(self.dropbox.destination_toml("dropbox")),
+            quick_retries(self.gdrive.destination_toml("drive")),
+            quick_retries(self.supabase.destination_toml("supabase")),
         )
     }
 
@@ -78,4 +78,10 @@ impl Fakes {
         }
         c
     }
+}
+
+/// A `[[destinations]]` table with a 5 s retry budget: tests that make a fake fail every request
+/// would otherwise wait out the default five minutes.
+pub fn quick_retries(table: String) -> String {
+    format!("{table}retry_for = \"5s\"\n")
 }

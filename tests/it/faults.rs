@@ -9,7 +9,7 @@ use cloudmirror_fakes::gdrive::RequestKind;
 use cloudmirror_fakes::s3::S3Op;
 
 use crate::common::{json_export, listed_names, Run, Scratch};
-use crate::fakes::Fakes;
+use crate::fakes::{quick_retries, Fakes};
 
 /// `n` bytes that gzip cannot shrink (xorshift), so chunked uploads really happen.
 fn noise(n: usize, seed: u64) -> Vec<u8> {
@@ -203,7 +203,7 @@ fn a_destination_down_keeps_its_backups_and_retention_runs_only_where_the_backup
     let s = Scratch::new();
     let plain = format!(
         "[[destinations]]\nname = \"local\"\ntype = \"local\"\npath = \"local\"\n\n{}",
-        fakes.dropbox.destination_toml("dropbox")
+        quick_retries(fakes.dropbox.destination_toml("dropbox"))
     );
     s.write("cloudmirror.toml", &plain);
     s.write("db.json", json_export(1000));
@@ -404,7 +404,7 @@ fn a_truncated_copy_is_flagged_refused_and_restore_falls_back() {
         "cloudmirror.toml",
         format!(
             "[[destinations]]\nname = \"local\"\ntype = \"local\"\npath = \"local\"\n\n{}",
-            fakes.s3.destination_toml("s3")
+            quick_retries(fakes.s3.destination_toml("s3"))
         ),
     );
     let data = json_export(20_000);

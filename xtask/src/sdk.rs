@@ -21,6 +21,17 @@ use crate::targets::Fakes;
 pub(crate) const SDK_PROVIDERS: &[&str] = &["dropbox", "gdrive", "s3", "supabase"];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
+    let python = prepare()?;
+    run_with(&python, args)
+}
+
+/// The virtual environment's python with the SDKs installed (made when missing).
+pub(crate) fn prepare() -> Result<PathBuf> {
+    venv(&workspace_root())
+}
+
+/// Runs the chosen providers' scripts (all when `args` is empty) with `python`.
+pub(crate) fn run_with(python: &Path, args: &[String]) -> Result<()> {
     let root = workspace_root();
     let chosen: Vec<&str> = if args.is_empty() {
         SDK_PROVIDERS.to_vec()
@@ -33,7 +44,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             SDK_PROVIDERS.join(", ")
         );
     }
-    let python = venv(&root)?;
     let scratch = tempfile::tempdir()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,7 +58,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         println!("xtask sdk: {provider}: {}", script.display());
         let env = client_env(&fakes, provider, scratch.path())?;
         // The fakes answer on this process's runtime while the script runs.
-        let python = python.clone();
+        let python = python.to_path_buf();
         let status = rt.block_on(async {
             tokio::task::spawn_blocking(move || {
                 Command::new(&python).arg(&script).envs(env).status()

@@ -103,6 +103,40 @@ impl Error {
         Self::new(kind, backend, format!("{context}: {err}")).with_source(err)
     }
 
+    /// Maps a transport failure (no HTTP answer: refused, reset, timed out, TLS). These are
+    /// [`ErrorKind::Transient`] and retried, except a TLS certificate the client does not trust:
+    /// that is a setting to fix (a private CA, a wrong host), so it fails at once as
+    /// [`ErrorKind::Other`]. The message ends with the deepest cause, the one a person acts on.
+    pub fn transport(
+        backend: &'static str,
+        context: impl std::fmt::Display,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let mut causes: Vec<String> = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        while let Some(e) = next {
+            causes.push(e.to_string());
+            next = e.source();
+        }
+        let certificate = causes.iter().any(|c| {
+            let c = c.to_ascii_lowercase();
+            c.contains("certificate") || c.contains("unknownissuer")
+        });
+        let root = causes.last().cloned().unwrap_or_default();
+        let top = causes.first().cloned().unwrap_or_default();
+        let message = if root == top || top.contains(&root) {
+            format!("{context}: {top}")
+        } else {
+            format!("{context}: {top}: {root}")
+        };
+        let kind = if certificate {
+            ErrorKind::Other
+        } else {
+            ErrorKind::Transient
+        };
+        Self::new(kind, backend, message).with_source(err)
+    }
+
     /// The kind the orchestrator branches on.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -145,6 +179,46 @@ mod tests {
         );
         assert!(!Error::new(ErrorKind::Unauthorized, "x", "no").is_retryable());
         assert!(!Error::new(ErrorKind::NotFound, "x", "no").is_retryable());
+    }
+
+    #[derive(Debug)]
+    struct Chain(&'static str, Option<Box<Chain>>);
+    impl std::fmt::Display for Chain {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn transport_failures_retry_except_untrusted_certificates() {
+        let refused = Chain(
+            "error sending request",
+            Some(Box::new(Chain("Connection refused (os error 111)", None))),
+        );
+        let e = Error::transport("dropbox", "files/upload", refused);
+        assert_eq!(e.kind(), ErrorKind::Transient);
+        assert_eq!(
+            e.message(),
+            "files/upload: error sending request: Connection refused (os error 111)"
+        );
+        let tls = Chain(
+            "error sending request",
+            Some(Box::new(Chain(
+                "invalid peer certificate: UnknownIssuer",
+                None,
+            ))),
+        );
+        let e = Error::transport("supabase", "listing", tls);
+        assert_eq!(e.kind(), ErrorKind::Other);
+        assert!(!e.is_retryable());
+        assert!(e
+            .message()
+            .ends_with("invalid peer certificate: UnknownIssuer"));
     }
 
     #[test]
