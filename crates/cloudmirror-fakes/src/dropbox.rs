@@ -393,6 +393,49 @@ impl State {
         }
     }
 
+    /// `users/get_current_account`'s `FullAccount` with every field the spec requires
+    /// (dropbox-api-spec `users.stone` `Account`/`FullAccount`, `users_common.stone`
+    /// `AccountId` = 40 characters, `team_policies.stone` for `FullTeam`): the official SDK's
+    /// deserializer refuses an account with a field missing or an id of another length.
+    fn full_account(&self, member: usize) -> Value {
+        let m = &self.members[member];
+        let given = m.name.split(' ').next().unwrap_or_default();
+        let mut account = json!({
+            "account_id": format!("dbid:AAFakeAccount{:0>22}", member + 1),
+            "name": {"given_name": given, "surname": "Member", "familiar_name": given,
+                     "display_name": m.name, "abbreviated_name": "FM"},
+            "email": format!("member{}@example.invalid", member + 1),
+            "email_verified": true,
+            "disabled": false,
+            "country": "US",
+            "locale": "en",
+            "referral_link": "https://db.tt/fake",
+            "is_paired": false,
+            "account_type": {".tag": if self.opts.team_token { "business" } else { "basic" }},
+            "root_info": self.root_info(member),
+        });
+        if self.opts.team_token {
+            account["team_member_id"] = json!(m.id);
+            account["team"] = json!({
+                "id": "dbtid:AAFakeTeam",
+                "name": "Fake Team",
+                "sharing_policies": {
+                    "shared_folder_member_policy": {".tag": "team"},
+                    "shared_folder_join_policy": {".tag": "from_anyone"},
+                    "shared_link_create_policy": {".tag": "team_only"},
+                    "group_creation_policy": {".tag": "admins_only"},
+                    "shared_folder_link_restriction_policy": {".tag": "anyone"},
+                    "enforce_link_password_policy": {".tag": "optional"},
+                    "default_link_expiration_days_policy": {".tag": "none"},
+                    "shared_link_default_permissions_policy": {".tag": "default"},
+                },
+                "office_addin_policy": {".tag": "disabled"},
+                "top_level_content_policy": {".tag": "admin_only"},
+            });
+        }
+        account
+    }
+
     fn handle(&mut self, req: &Request) -> ResponseTemplate {
         let path = req.url.path().to_owned();
         let route = path
@@ -445,17 +488,7 @@ impl State {
                 if !(req.body.is_empty() || req.body == b"null") {
                     return text(400, route, "request body: expected null, got a value");
                 }
-                let m = &self.members[ctx.member];
-                let mut account = json!({
-                    "account_id": format!("dbid:AAFakeAccount{}", ctx.member + 1),
-                    "name": {"display_name": m.name},
-                    "email": format!("member{}@example.invalid", ctx.member + 1),
-                    "root_info": self.root_info(ctx.member),
-                });
-                if self.opts.team_token {
-                    account["team_member_id"] = json!(m.id);
-                }
-                ResponseTemplate::new(200).set_body_json(account)
+                ResponseTemplate::new(200).set_body_json(self.full_account(ctx.member))
             }
             "files/list_folder"
             | "files/list_folder/continue"
