@@ -5,10 +5,17 @@
 //! that expire, the refresh-token grant with the right app key and secret, `Dropbox-API-Select-User`
 //! for team tokens, `Dropbox-API-Path-Root` checked against the member's root namespace (HTTP 422
 //! `invalid_root` otherwise), an ASCII-only `Dropbox-API-Arg` header, the single-request upload
-//! size limit, upload-session offsets (`incorrect_offset` with `correct_offset`), case-insensitive
-//! paths (`path_lower` is the key, `path_display` keeps the case) and paginated `list_folder`.
-//! Errors use the real shapes: 409 route errors with nested `.tag`s, 401 `AuthError`s, 400 plain
-//! text, 429 with `Retry-After`. Fault injection helpers fail, throttle or cut requests.
+//! size limit, the per-call `content_hash` of every upload call checked against that call's body
+//! only (`content_hash_mismatch`), upload-session offsets (`incorrect_offset` with
+//! `correct_offset`, and after a `path` error at finish the offset that includes its bytes),
+//! case-insensitive paths (`path_lower` is the key, `path_display` keeps the case) and paginated
+//! `list_folder`. The rules and their sources in the official spec (dropbox/dropbox-api-spec,
+//! `files.stone`, `users.stone`, `common.stone`) are cited where they are enforced
+//! (`dropbox/upload.rs` for uploads). Errors use the real shapes: 409 route errors with nested
+//! `.tag`s, 401 `AuthError`s, 400 plain text, 429 with `Retry-After`; every response carries
+//! `X-Dropbox-Request-Id`. Fault injection (`dropbox/faults.rs`) fails, throttles, damages or cuts
+//! requests, fails commits with a `WriteError`, and schedules outages (every request `503`).
+//! `cargo xtask sdk dropbox` runs Dropbox's official Python SDK against this fake.
 //!
 //! The RPC, content and token routes all live on one server: point `api_url` and `content_url` at
 //! [`FakeDropbox::uri`] and `token_url` at [`FakeDropbox::token_url`].
@@ -513,6 +520,9 @@ impl State {
     }
 }
 
+/// Numbers the `X-Dropbox-Request-Id` of every response.
+static REQUEST_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Routes every request to the shared state, unless a scheduled outage answers 503 first.
 struct Router {
     state: Arc<Mutex<State>>,
@@ -521,9 +531,12 @@ struct Router {
 
 impl Respond for Router {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        if let Some(down) = self.outage.check() {
-            return down;
-        }
-        lock(&self.state).handle(request)
+        let resp = match self.outage.check() {
+            Some(down) => down,
+            None => lock(&self.state).handle(request),
+        };
+        // "Every response carries X-Dropbox-Request-Id" (API documentation, request ids).
+        let id = REQUEST_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        resp.insert_header("X-Dropbox-Request-Id", format!("fake{id:028x}").as_str())
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use sha2::Digest as _;
 use wiremock::ResponseTemplate;
 
 use super::wire::{header_safe_json, route_error, text};
@@ -46,6 +47,15 @@ impl State {
             }
             "files/get_metadata" => {
                 let path = str_field(arg, "path");
+                // GetMetadataArg.path is a ReadPath, whose pattern does not match "": the root
+                // has no metadata ("Metadata for the root folder is unsupported").
+                if path.is_empty() {
+                    return text(
+                        400,
+                        route,
+                        r"request body: path: '' did not match pattern '(/(.|[\r\n])*|id:.*)|(rev:[0-9a-f]{9,})|(ns:[0-9]+(/(.|[\r\n])*)?)'",
+                    );
+                }
                 let files = self.ns(&ctx.ns);
                 match lookup(files, &path) {
                     Some(meta) => ResponseTemplate::new(200).set_body_json(meta),
@@ -334,7 +344,8 @@ fn folder_meta(lower: &str, display: &str) -> Value {
     json!({
         ".tag": "folder",
         "name": display.rsplit('/').next().unwrap_or_default(),
-        "id": format!("id:AAFakeFolder{}", lower.len()),
+        // One id per folder path (ids are stable and unique, `FolderMetadata.id`).
+        "id": format!("id:AAFakeFolder{}", hex::encode(&sha2::Sha256::digest(lower)[..8])),
         "path_lower": lower,
         "path_display": display,
     })
