@@ -90,14 +90,14 @@ impl Raw {
             ])
             .send()
             .await
-            .unwrap()
+            .expect("the token route answers")
             .json()
             .await
-            .unwrap();
+            .expect("a JSON token");
         Self {
             http,
             base: fake.uri(),
-            token: token["access_token"].as_str().unwrap().to_owned(),
+            token: token["access_token"].as_str().expect("an access token").to_owned(),
         }
     }
 
@@ -111,7 +111,7 @@ impl Raw {
             .body(body.to_vec())
             .send()
             .await
-            .unwrap();
+            .expect("the fake answers");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }

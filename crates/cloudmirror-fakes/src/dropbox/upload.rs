@@ -16,7 +16,7 @@
 //!   updated offset (old offset + that body's length) is accepted.
 //! - `UploadWriteFailed.upload_session_id` (the `path` member of `UploadError`): "data has already
 //!   been uploaded to the corresponding upload session and this ID may be used to retry the commit
-//!   with upload_session/finish".
+//!   with `upload_session/finish`".
 //! - `alias Sha256HexHash = String(max_length=64, min_length=64)`: other lengths are bad input
 //!   (HTTP 400).
 
