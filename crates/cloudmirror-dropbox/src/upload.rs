@@ -22,12 +22,19 @@ use cloudmirror_contract::{
 };
 use serde_json::Value;
 
-use crate::client::{Client, FileMetadata, Routed, FINISH};
+use crate::client::{Client, FileMetadata, Metadata, Routed, FINISH};
 use crate::error::ApiError;
 use crate::BACKEND;
 
 /// How many `incorrect_offset` answers one chunk may get before giving up.
 const MAX_OFFSET_RECOVERIES: u32 = 5;
+
+/// The finish of a session: where the file goes and the content hash of the whole file.
+#[derive(Debug, Clone, Copy)]
+struct Commit<'a> {
+    path: &'a str,
+    whole_hash: &'a str,
+}
 
 /// How many times one call is resent after `content_hash_mismatch` (its bytes arrived damaged).
 const MAX_DAMAGED_RESENDS: u32 = 5;
@@ -60,7 +67,11 @@ pub(crate) async fn upload(
         if chunk.last {
             let digests = hashes.finish();
             check_len(len, digests.len)?;
-            let meta = send_chunk(client, &session, &chunk, Some(path))
+            let commit = Commit {
+                path,
+                whole_hash: &digests.dropbox_content_hash,
+            };
+            let meta = send_chunk(client, &session, &chunk, Some(commit))
                 .await?
                 .ok_or_else(|| {
                     Error::new(
@@ -156,7 +167,7 @@ async fn send_chunk(
     client: &Client,
     session: &str,
     chunk: &Chunk,
-    commit: Option<&str>,
+    commit: Option<Commit<'_>>,
 ) -> Result<Option<FileMetadata>> {
     let end = chunk.offset + chunk.data.len() as u64;
     let mut offset = chunk.offset;
@@ -165,7 +176,7 @@ async fn send_chunk(
         let data: Bytes = chunk.data.slice((offset - chunk.offset) as usize..);
         let sent = data.len() as u64;
         let (route, outcome): (&str, Routed<Option<FileMetadata>>) = match commit {
-            Some(path) => (
+            Some(Commit { path, .. }) => (
                 FINISH,
                 client
                     .session_finish(session, offset, path, data)
@@ -189,7 +200,16 @@ async fn send_chunk(
             damaged(route, &mut resends, &api)?;
             continue;
         }
-        if let (Some(path), Some("path")) = (commit, api.tag()) {
+        if let (Some(Commit { path, whole_hash }), Some("lookup_failed")) = (commit, api.tag()) {
+            if api.has("not_found") || api.has("closed") {
+                // A finish that went through but whose answer was lost (a retry after a dropped
+                // connection) finds its session gone: the file is there if it has our hash.
+                if let Some(meta) = committed(client, path, whole_hash).await? {
+                    return Ok(Some(meta));
+                }
+            }
+        }
+        if let (Some(Commit { path, .. }), Some("path")) = (commit, api.tag()) {
             // The finish call's bytes are in the session now: the updated offset includes them.
             return finish_after_write_error(client, session, offset + sent, path, api)
                 .await
@@ -218,6 +238,25 @@ async fn send_chunk(
         );
         offset = correct;
     }
+}
+
+/// The file at `path` if it holds exactly the bytes we sent (its content hash is `whole_hash`).
+async fn committed(client: &Client, path: &str, whole_hash: &str) -> Result<Option<FileMetadata>> {
+    Ok(match client.get_metadata(path).await? {
+        Ok(Metadata::File(meta))
+            if meta
+                .content_hash
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(whole_hash)) =>
+        {
+            tracing::warn!(
+                path,
+                "upload_session/finish: the session was already committed (its answer was lost)"
+            );
+            Some(meta)
+        }
+        _ => None,
+    })
 }
 
 /// Whether a `WriteError` is worth waiting out: `too_many_write_operations` ("Please retry this

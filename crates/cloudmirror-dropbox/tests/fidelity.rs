@@ -97,7 +97,10 @@ impl Raw {
         Self {
             http,
             base: fake.uri(),
-            token: token["access_token"].as_str().expect("an access token").to_owned(),
+            token: token["access_token"]
+                .as_str()
+                .expect("an access token")
+                .to_owned(),
         }
     }
 
@@ -294,6 +297,19 @@ async fn a_conflict_at_files_upload_is_committed_through_its_session() {
     assert_eq!(fake.requests("files/upload"), 1);
     assert_eq!(fake.requests(FINISH), 1);
     assert_eq!(fake.bytes_received(FINISH), 0);
+}
+
+#[tokio::test]
+async fn a_finish_whose_answer_was_lost_is_found_committed() {
+    let fake = FakeDropbox::start().await;
+    let s = store(&fake);
+    let body = data(8, 9 * MIB);
+    // The finish commits the file, but its answer is lost: the retry finds no session.
+    fake.lose_next_response(FINISH, 503);
+    upload(&s, "lost-finish.bin", &body).await.unwrap();
+    assert!(stored(&fake, "lost-finish.bin").unwrap() == body.to_vec());
+    assert_eq!(fake.requests(FINISH), 2);
+    assert_eq!(fake.requests("files/get_metadata"), 1);
 }
 
 #[tokio::test]
