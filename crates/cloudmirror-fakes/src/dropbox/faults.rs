@@ -11,8 +11,10 @@ use super::{FakeDropbox, Fault, State};
 
 impl FakeDropbox {
     /// Makes the next `n` requests to `route` (`""` = any route) fail with `status`: 429 carries
-    /// `Retry-After: 1` and a `too_many_requests` body, 409 a `too_many_write_operations` route
-    /// error, 401 `expired_access_token`, anything else a plain-text body.
+    /// `Retry-After: 1` and a `too_many_requests` body, 409 a top-level `too_many_write_operations`
+    /// route error (a member of `DeleteError` and `UploadSessionFinishError` in the spec; other
+    /// routes' unions lack it, so use 409 only with those), 401 `expired_access_token`, anything
+    /// else a plain-text body.
     pub fn fail_next(&self, route: &str, n: u32, status: u16) {
         self.push_fault(route, n, status, Some(1), false);
     }
