@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cloudmirror_contract::{Error, ErrorKind, Result, RetryPolicy};
+use cloudmirror_contract::{dropbox_content_hash, Error, ErrorKind, Result, RetryPolicy};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -15,6 +15,9 @@ use crate::auth::Auth;
 use crate::config::{PathRoot, Settings};
 use crate::error::{parse_error, ApiError};
 use crate::BACKEND;
+
+/// The route that commits an upload session.
+pub(crate) const FINISH: &str = "files/upload_session/finish";
 
 /// A 409 route error the caller may want to inspect (`not_found`, `incorrect_offset`...).
 pub(crate) type Routed<T> = std::result::Result<T, ApiError>;
@@ -157,22 +160,18 @@ impl Client {
         Ok(done.map(|_| ()))
     }
 
-    /// `files/upload` (one request, mode overwrite), checked by the server against `content_hash`.
-    pub(crate) async fn upload(
-        &self,
-        path: &str,
-        data: Bytes,
-        content_hash: &str,
-    ) -> Result<Routed<FileMetadata>> {
+    /// `files/upload` (one request, mode overwrite). Like every upload call, it carries the
+    /// content hash of its own body (here the whole file), which Dropbox checks on arrival.
+    pub(crate) async fn upload(&self, path: &str, data: Bytes) -> Result<Routed<FileMetadata>> {
         let mut arg = commit_info(path);
-        arg["content_hash"] = json!(content_hash);
+        arg["content_hash"] = json!(dropbox_content_hash(&data));
         self.json(Style::Upload, "files/upload", &arg, Some(data))
             .await
     }
 
-    /// `files/upload_session/start` with the first chunk.
+    /// `files/upload_session/start` with the first chunk and that chunk's content hash.
     pub(crate) async fn session_start(&self, data: Bytes) -> Result<Routed<String>> {
-        let arg = json!({"close": false});
+        let arg = json!({"close": false, "content_hash": dropbox_content_hash(&data)});
         let started: Routed<SessionStart> = self
             .json(
                 Style::Upload,
@@ -184,14 +183,15 @@ impl Client {
         Ok(started.map(|s| s.session_id))
     }
 
-    /// `files/upload_session/append_v2` of `data` at `offset`.
+    /// `files/upload_session/append_v2` of `data` at `offset`, with the content hash of `data`.
     pub(crate) async fn session_append(
         &self,
         session_id: &str,
         offset: u64,
         data: Bytes,
     ) -> Result<Routed<()>> {
-        let arg = json!({"cursor": {"session_id": session_id, "offset": offset}, "close": false});
+        let arg = json!({"cursor": {"session_id": session_id, "offset": offset}, "close": false,
+            "content_hash": dropbox_content_hash(&data)});
         let done: Routed<Value> = self
             .json(
                 Style::Upload,
@@ -203,24 +203,19 @@ impl Client {
         Ok(done.map(|_| ()))
     }
 
-    /// `files/upload_session/finish`: the last `data` at `offset`, committed to `path`.
+    /// `files/upload_session/finish`: the last `data` at `offset` (with the content hash of
+    /// `data` only: `UploadSessionFinishArg.content_hash` covers "the file content uploaded in
+    /// this call"), committed to `path`.
     pub(crate) async fn session_finish(
         &self,
         session_id: &str,
         offset: u64,
         path: &str,
-        content_hash: &str,
         data: Bytes,
     ) -> Result<Routed<FileMetadata>> {
         let arg = json!({"cursor": {"session_id": session_id, "offset": offset},
-            "commit": commit_info(path), "content_hash": content_hash});
-        self.json(
-            Style::Upload,
-            "files/upload_session/finish",
-            &arg,
-            Some(data),
-        )
-        .await
+            "commit": commit_info(path), "content_hash": dropbox_content_hash(&data)});
+        self.json(Style::Upload, FINISH, &arg, Some(data)).await
     }
 
     /// `files/download`: the response whose body is the file.
@@ -376,7 +371,13 @@ impl Client {
                 refreshed = true;
                 continue;
             }
-            if status.as_u16() == 409 && !api.has("too_many_write_operations") {
+            // A 409 is the caller's to handle, except `too_many_write_operations`, retried here.
+            // A finish's `path` error is always the caller's: its bytes are already appended
+            // (`UploadSessionFinishError.path`), so the retry needs the updated offset.
+            if status.as_u16() == 409
+                && (!api.has("too_many_write_operations")
+                    || (route == FINISH && api.tag() == Some("path")))
+            {
                 return Ok(Err(api));
             }
             return Err(parse_error(status, &headers, &body).context(route));

@@ -81,6 +81,11 @@ impl ApiError {
         tags
     }
 
+    /// The top-level `.tag` of the route error (`path`, `content_hash_mismatch`, ...).
+    pub(crate) fn tag(&self) -> Option<&str> {
+        self.error.get(".tag").and_then(Value::as_str)
+    }
+
     /// Whether `tag` appears anywhere in the chain.
     pub(crate) fn has(&self, tag: &str) -> bool {
         self.tags().iter().any(|t| t == tag)
@@ -95,7 +100,8 @@ impl ApiError {
         find_key(&self.error, "correct_offset").and_then(Value::as_u64)
     }
 
-    fn describe(&self) -> String {
+    /// `HTTP 409: path/conflict/file (text)`: the status, the tags and Dropbox's text.
+    pub(crate) fn describe(&self) -> String {
         let what = if self.summary.is_empty() {
             self.tags().join("/")
         } else {
@@ -179,6 +185,13 @@ impl ApiError {
             return Some(
                 "the refresh token belongs to a team app: set select_user to the team member id \
                  (dbmid:...) whose files to use"
+                    .to_owned(),
+            );
+        }
+        if self.status == 409 && has("insufficient_space") {
+            return Some(
+                "the Dropbox account (or its team's space) is full: free space or raise the quota; \
+                 the file was not saved"
                     .to_owned(),
             );
         }

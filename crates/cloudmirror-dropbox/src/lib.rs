@@ -10,10 +10,15 @@
 //!   refresh-token grant (the `oauth2` crate), are cached, refreshed five minutes before expiry and
 //!   once more on a 401 `expired_access_token`. Bodies that fit in one chunk go up in a single
 //!   `files/upload`; larger ones stream through an upload session (`start` / `append_v2` / `finish`),
-//!   one chunk in memory, resuming from `correct_offset` on `incorrect_offset`. Nothing is visible
-//!   before `finish`, and the `content_hash` Dropbox returns is checked against our own.
+//!   one chunk in memory, resuming from `correct_offset` on `incorrect_offset`. Every call carries
+//!   the content hash of its own body (a damaged call, `content_hash_mismatch`, is resent); after a
+//!   `path` error at `finish` the commit is retried with an empty body at the updated offset.
+//!   Nothing is visible before `finish`, and the `content_hash` of the whole file that Dropbox
+//!   returns is checked against our own.
 //! - Every request goes through the contract's [`cloudmirror_contract::RetryPolicy`] (429 with
-//!   `Retry-After`, `too_many_write_operations`, 5xx); route errors map by their `.tag`.
+//!   `Retry-After`, `too_many_write_operations`, 5xx), within its budget of elapsed time; an
+//!   upload session survives an outage and goes on from the offset Dropbox holds. Route errors
+//!   map by their `.tag`.
 //! - Keys map to `folder/key`; listings use recursive `list_folder` and return files only, keys in
 //!   the case Dropbox displays them.
 //!

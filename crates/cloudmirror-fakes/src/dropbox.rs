@@ -5,10 +5,17 @@
 //! that expire, the refresh-token grant with the right app key and secret, `Dropbox-API-Select-User`
 //! for team tokens, `Dropbox-API-Path-Root` checked against the member's root namespace (HTTP 422
 //! `invalid_root` otherwise), an ASCII-only `Dropbox-API-Arg` header, the single-request upload
-//! size limit, upload-session offsets (`incorrect_offset` with `correct_offset`), case-insensitive
-//! paths (`path_lower` is the key, `path_display` keeps the case) and paginated `list_folder`.
-//! Errors use the real shapes: 409 route errors with nested `.tag`s, 401 `AuthError`s, 400 plain
-//! text, 429 with `Retry-After`. Fault injection helpers fail, throttle or cut requests.
+//! size limit, the per-call `content_hash` of every upload call checked against that call's body
+//! only (`content_hash_mismatch`), upload-session offsets (`incorrect_offset` with
+//! `correct_offset`, and after a `path` error at finish the offset that includes its bytes),
+//! case-insensitive paths (`path_lower` is the key, `path_display` keeps the case) and paginated
+//! `list_folder`. The rules and their sources in the official spec (dropbox/dropbox-api-spec,
+//! `files.stone`, `users.stone`, `common.stone`) are cited where they are enforced
+//! (`dropbox/upload.rs` for uploads). Errors use the real shapes: 409 route errors with nested
+//! `.tag`s, 401 `AuthError`s, 400 plain text, 429 with `Retry-After`; every response carries
+//! `X-Dropbox-Request-Id`. Fault injection (`dropbox/faults.rs`) fails, throttles, damages or cuts
+//! requests, fails commits with a `WriteError`, and schedules outages (every request `503`).
+//! `cargo xtask sdk dropbox` runs Dropbox's official Python SDK against this fake.
 //!
 //! The RPC, content and token routes all live on one server: point `api_url` and `content_url` at
 //! [`FakeDropbox::uri`] and `token_url` at [`FakeDropbox::token_url`].
@@ -17,10 +24,12 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod faults;
 mod files;
+mod upload;
 mod wire;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -28,7 +37,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use wire::{auth_error, content_arg, route_error, rpc_arg, text};
+use crate::outage::Outage;
+use wire::{content_arg, rpc_arg, text};
 
 /// The app key the fake accepts by default.
 pub const APP_KEY: &str = "fake-dropbox-app-key";
@@ -94,6 +104,7 @@ impl FakeDropboxOptions {
 pub struct FakeDropbox {
     server: MockServer,
     state: Arc<Mutex<State>>,
+    outage: Outage,
 }
 
 impl fmt::Debug for FakeDropbox {
@@ -117,11 +128,19 @@ impl FakeDropbox {
             .start()
             .await;
         let state = Arc::new(Mutex::new(State::new(options)));
+        let outage = Outage::default();
         Mock::given(wiremock::matchers::any())
-            .respond_with(Router(state.clone()))
+            .respond_with(Router {
+                state: state.clone(),
+                outage: outage.clone(),
+            })
             .mount(&server)
             .await;
-        Self { server, state }
+        Self {
+            server,
+            state,
+            outage,
+        }
     }
 
     /// The base URL of the RPC and content routes (`http://127.0.0.1:PORT`).
@@ -201,7 +220,7 @@ impl FakeDropbox {
     pub fn put_object(&self, path: &str, data: &[u8]) {
         let mut st = self.lock();
         let ns = st.root_ns(0);
-        let _ = st.commit(&ns, path, &json!("overwrite"), &mut data.to_vec(), None);
+        let _ = st.commit(&ns, path, &json!("overwrite"), &mut data.to_vec());
     }
 
     /// Requests received so far for `route` (`"files/upload"`, `"oauth2/token"`, ...).
@@ -222,63 +241,6 @@ impl FakeDropbox {
     /// Upload sessions started and not finished.
     pub fn open_sessions(&self) -> usize {
         self.lock().sessions.len()
-    }
-
-    /// Makes the next `n` requests to `route` (`""` = any route) fail with `status`: 429 carries
-    /// `Retry-After: 1` and a `too_many_requests` body, 409 a `too_many_write_operations` route
-    /// error, 401 `expired_access_token`, anything else a plain-text body.
-    pub fn fail_next(&self, route: &str, n: u32, status: u16) {
-        self.push_fault(route, n, status, Some(1), false);
-    }
-
-    /// Makes the next `n` requests to `route` answer 429 with `Retry-After: retry_after_secs`.
-    pub fn throttle_next(&self, route: &str, n: u32, retry_after_secs: u64) {
-        self.push_fault(route, n, 429, Some(retry_after_secs), false);
-    }
-
-    /// Carries out the next request to `route` but answers `status` (a lost response).
-    pub fn lose_next_response(&self, route: &str, status: u16) {
-        self.push_fault(route, 1, status, None, true);
-    }
-
-    /// The next `upload_session/append_v2` keeps only the first `bytes` of its body and answers 503
-    /// (a connection dropped mid-body).
-    pub fn accept_partial_next_append(&self, bytes: usize) {
-        self.lock().partial_append = Some(bytes);
-    }
-
-    /// Expires every access token issued so far (the next call gets 401 `expired_access_token`).
-    pub fn expire_tokens(&self) {
-        let now = Instant::now();
-        for exp in self.lock().tokens.values_mut() {
-            *exp = now;
-        }
-    }
-
-    /// Expires every access token right after the next request to `route` is answered.
-    pub fn expire_tokens_after_next(&self, route: &str) {
-        self.lock().expire_after = Some(route.to_owned());
-    }
-
-    /// Right after the next request to `route` is answered, every open upload session loses its
-    /// last `bytes` bytes (a server-side loss the client cannot repair from the chunk it holds).
-    pub fn truncate_sessions_after_next(&self, route: &str, bytes: usize) {
-        self.lock().truncate_after = Some((route.to_owned(), bytes));
-    }
-
-    /// Revokes the refresh token: the token route answers `invalid_grant` from now on.
-    pub fn revoke_refresh_token(&self) {
-        self.lock().refresh_revoked = true;
-    }
-
-    fn push_fault(&self, route: &str, n: u32, status: u16, retry_after: Option<u64>, after: bool) {
-        self.lock().faults.push(Fault {
-            route: route.to_owned(),
-            remaining: n,
-            status,
-            retry_after,
-            after,
-        });
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -352,6 +314,12 @@ struct State {
     expire_after: Option<String>,
     truncate_after: Option<(String, usize)>,
     partial_append: Option<usize>,
+    /// Routes whose next call's body arrives damaged.
+    corrupt_next: HashSet<String>,
+    /// (route, `WriteError`): the next commit on the route fails with it.
+    write_errors: Vec<(String, Value)>,
+    /// Body bytes received per upload route.
+    bytes_in: HashMap<String, u64>,
 }
 
 /// Who is calling and in which namespace paths resolve.
@@ -403,6 +371,9 @@ impl State {
             expire_after: None,
             truncate_after: None,
             partial_append: None,
+            corrupt_next: HashSet::new(),
+            write_errors: Vec::new(),
+            bytes_in: HashMap::new(),
         }
     }
 
@@ -427,6 +398,49 @@ impl State {
         } else {
             json!({".tag": "user", "root_namespace_id": m.home_ns, "home_namespace_id": m.home_ns})
         }
+    }
+
+    /// `users/get_current_account`'s `FullAccount` with every field the spec requires
+    /// (dropbox-api-spec `users.stone` `Account`/`FullAccount`, `users_common.stone`
+    /// `AccountId` = 40 characters, `team_policies.stone` for `FullTeam`): the official SDK's
+    /// deserializer refuses an account with a field missing or an id of another length.
+    fn full_account(&self, member: usize) -> Value {
+        let m = &self.members[member];
+        let given = m.name.split(' ').next().unwrap_or_default();
+        let mut account = json!({
+            "account_id": format!("dbid:AAFakeAccount{:0>22}", member + 1),
+            "name": {"given_name": given, "surname": "Member", "familiar_name": given,
+                     "display_name": m.name, "abbreviated_name": "FM"},
+            "email": format!("member{}@example.invalid", member + 1),
+            "email_verified": true,
+            "disabled": false,
+            "country": "US",
+            "locale": "en",
+            "referral_link": "https://db.tt/fake",
+            "is_paired": false,
+            "account_type": {".tag": if self.opts.team_token { "business" } else { "basic" }},
+            "root_info": self.root_info(member),
+        });
+        if self.opts.team_token {
+            account["team_member_id"] = json!(m.id);
+            account["team"] = json!({
+                "id": "dbtid:AAFakeTeam",
+                "name": "Fake Team",
+                "sharing_policies": {
+                    "shared_folder_member_policy": {".tag": "team"},
+                    "shared_folder_join_policy": {".tag": "from_anyone"},
+                    "shared_link_create_policy": {".tag": "team_only"},
+                    "group_creation_policy": {".tag": "admins_only"},
+                    "shared_folder_link_restriction_policy": {".tag": "anyone"},
+                    "enforce_link_password_policy": {".tag": "optional"},
+                    "default_link_expiration_days_policy": {".tag": "none"},
+                    "shared_link_default_permissions_policy": {".tag": "default"},
+                },
+                "office_addin_policy": {".tag": "disabled"},
+                "top_level_content_policy": {".tag": "admin_only"},
+            });
+        }
+        account
     }
 
     fn handle(&mut self, req: &Request) -> ResponseTemplate {
@@ -475,50 +489,13 @@ impl State {
         resp
     }
 
-    fn take_fault(&mut self, route: &str, after: bool) -> Option<ResponseTemplate> {
-        let i = self.faults.iter().position(|f| {
-            f.after == after && f.remaining > 0 && (f.route.is_empty() || f.route == route)
-        })?;
-        let f = &mut self.faults[i];
-        f.remaining -= 1;
-        let (status, retry_after) = (f.status, f.retry_after);
-        if f.remaining == 0 {
-            self.faults.remove(i);
-        }
-        Some(match status {
-            429 => {
-                let secs = retry_after.unwrap_or(1);
-                ResponseTemplate::new(429)
-                    .insert_header("Retry-After", secs.to_string().as_str())
-                    .set_body_json(json!({"error_summary": "too_many_requests/..",
-                        "error": {"reason": {".tag": "too_many_requests"}, "retry_after": secs}}))
-            }
-            409 => route_error(json!({".tag": "too_many_write_operations"})),
-            401 => {
-                self.unauthorized += 1;
-                auth_error("expired_access_token")
-            }
-            s => text(s, route, "injected failure"),
-        })
-    }
-
     fn route(&mut self, req: &Request, route: &str, ctx: &Ctx) -> ResponseTemplate {
         match route {
             "users/get_current_account" => {
                 if !(req.body.is_empty() || req.body == b"null") {
                     return text(400, route, "request body: expected null, got a value");
                 }
-                let m = &self.members[ctx.member];
-                let mut account = json!({
-                    "account_id": format!("dbid:AAFakeAccount{}", ctx.member + 1),
-                    "name": {"display_name": m.name},
-                    "email": format!("member{}@example.invalid", ctx.member + 1),
-                    "root_info": self.root_info(ctx.member),
-                });
-                if self.opts.team_token {
-                    account["team_member_id"] = json!(m.id);
-                }
-                ResponseTemplate::new(200).set_body_json(account)
+                ResponseTemplate::new(200).set_body_json(self.full_account(ctx.member))
             }
             "files/list_folder"
             | "files/list_folder/continue"
@@ -530,24 +507,36 @@ impl State {
             "files/upload"
             | "files/upload_session/start"
             | "files/upload_session/append_v2"
-            | "files/upload_session/finish"
-            | "files/download" => {
-                let download = route == "files/download";
-                match content_arg(req, route, download) {
-                    Ok(arg) => self.content(route, &arg, &req.body, ctx),
-                    Err(resp) => resp,
-                }
-            }
+            | "files/upload_session/finish" => match content_arg(req, route, false) {
+                Ok(arg) => self.upload_route(route, &arg, &req.body, ctx),
+                Err(resp) => resp,
+            },
+            "files/download" => match content_arg(req, route, true) {
+                Ok(arg) => self.download(&arg, ctx),
+                Err(resp) => resp,
+            },
             _ => text(404, route, "Unknown API function"),
         }
     }
 }
 
-/// Routes every request to the shared state.
-struct Router(Arc<Mutex<State>>);
+/// Numbers the `X-Dropbox-Request-Id` of every response.
+static REQUEST_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Routes every request to the shared state, unless a scheduled outage answers 503 first.
+struct Router {
+    state: Arc<Mutex<State>>,
+    outage: Outage,
+}
 
 impl Respond for Router {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        lock(&self.0).handle(request)
+        let resp = match self.outage.check() {
+            Some(down) => down,
+            None => lock(&self.state).handle(request),
+        };
+        // "Every response carries X-Dropbox-Request-Id" (API documentation, request ids).
+        let id = REQUEST_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        resp.insert_header("X-Dropbox-Request-Id", format!("fake{id:028x}").as_str())
     }
 }

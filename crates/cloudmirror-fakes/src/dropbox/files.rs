@@ -3,15 +3,19 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use sha2::Digest as _;
 use wiremock::ResponseTemplate;
 
 use super::wire::{header_safe_json, route_error, text};
-use super::{Ctx, FileEntry, Listing, Session, State};
+use super::{Ctx, FileEntry, Listing, State};
 
 /// How a write failure is wrapped: `files/upload` and `upload_session/finish` differ.
-#[derive(Debug, Clone, Copy)]
-enum WriteShape {
-    Upload,
+#[derive(Debug, Clone)]
+pub(super) enum WriteShape {
+    /// `UploadError.path` is an `UploadWriteFailed` struct (inlined next to `.tag`): the
+    /// `WriteError` as `reason`, and the session that holds the bytes.
+    Upload(String),
+    /// `UploadSessionFinishError.path` is a `WriteError` union (nested under `path`).
     Finish,
 }
 
@@ -19,8 +23,8 @@ impl WriteShape {
     #[allow(clippy::needless_pass_by_value)] // Reason: callers hand over a fresh value.
     fn wrap(self, write_error: Value) -> Value {
         match self {
-            WriteShape::Upload => json!({".tag": "path", "reason": write_error,
-                "upload_session_id": "pid_upload_session:fake"}),
+            WriteShape::Upload(session) => json!({".tag": "path", "reason": write_error,
+                "upload_session_id": session}),
             WriteShape::Finish => json!({".tag": "path", "path": write_error}),
         }
     }
@@ -43,6 +47,15 @@ impl State {
             }
             "files/get_metadata" => {
                 let path = str_field(arg, "path");
+                // GetMetadataArg.path is a ReadPath, whose pattern does not match "": the root
+                // has no metadata ("Metadata for the root folder is unsupported").
+                if path.is_empty() {
+                    return text(
+                        400,
+                        route,
+                        r"request body: path: '' did not match pattern '(/(.|[\r\n])*|id:.*)|(rev:[0-9a-f]{9,})|(ns:[0-9]+(/(.|[\r\n])*)?)'",
+                    );
+                }
                 let files = self.ns(&ctx.ns);
                 match lookup(files, &path) {
                     Some(meta) => ResponseTemplate::new(200).set_body_json(meta),
@@ -54,139 +67,22 @@ impl State {
         }
     }
 
-    /// Content routes: uploads, upload sessions and downloads.
-    pub(super) fn content(
-        &mut self,
-        route: &str,
-        arg: &Value,
-        body: &[u8],
-        ctx: &Ctx,
-    ) -> ResponseTemplate {
-        let too_large = body.len() as u64 > self.opts.single_upload_limit;
-        match route {
-            "files/upload" => {
-                if too_large {
-                    return route_error(json!({".tag": "payload_too_large"}));
-                }
-                let path = str_field(arg, "path");
-                let mode = arg.get("mode").cloned().unwrap_or(json!("add"));
-                let hash = arg.get("content_hash").and_then(Value::as_str);
-                match self.commit(&ctx.ns, &path, &mode, &mut body.to_vec(), hash) {
-                    Ok(meta) => ResponseTemplate::new(200).set_body_json(meta),
-                    Err(e) => write_failure(e, WriteShape::Upload),
-                }
+    /// `files/download`: the bytes, with the metadata in `Dropbox-API-Result`.
+    pub(super) fn download(&mut self, arg: &Value, ctx: &Ctx) -> ResponseTemplate {
+        let path = str_field(arg, "path");
+        let files = self.ns(&ctx.ns);
+        match files.get(&path.to_lowercase()) {
+            Some(f) => ResponseTemplate::new(200)
+                .insert_header(
+                    "Dropbox-API-Result",
+                    header_safe_json(&file_meta(f)).as_str(),
+                )
+                .set_body_raw(f.data.clone(), "application/octet-stream"),
+            None if is_folder(files, &path.to_lowercase()) => {
+                route_error(json!({".tag": "path", "path": {".tag": "not_file"}}))
             }
-            "files/upload_session/start" => {
-                if too_large {
-                    return route_error(json!({".tag": "payload_too_large"}));
-                }
-                if arg.get("session_type").and_then(tag_of) == Some("concurrent") {
-                    return text(
-                        400,
-                        route,
-                        "concurrent sessions are not supported by this fake",
-                    );
-                }
-                let id = format!("pid_upload_session:fake-{}", self.next_seq());
-                let closed = arg.get("close").and_then(Value::as_bool).unwrap_or(false);
-                self.sessions.insert(
-                    id.clone(),
-                    Session {
-                        data: body.to_vec(),
-                        closed,
-                    },
-                );
-                ResponseTemplate::new(200).set_body_json(json!({"session_id": id}))
-            }
-            "files/upload_session/append_v2" => {
-                if too_large {
-                    return route_error(json!({".tag": "payload_too_large"}));
-                }
-                let (id, offset) = cursor_of(arg);
-                let close = arg.get("close").and_then(Value::as_bool).unwrap_or(false);
-                let partial = self.partial_append.take();
-                let session = match self.session_at(&id, offset, false) {
-                    Ok(s) => s,
-                    Err(lookup) => return route_error(lookup),
-                };
-                if let Some(keep) = partial {
-                    session
-                        .data
-                        .extend_from_slice(&body[..keep.min(body.len())]);
-                    return text(503, route, "connection reset while reading the body");
-                }
-                session.data.extend_from_slice(body);
-                session.closed = close;
-                ResponseTemplate::new(200).set_body_json(Value::Null)
-            }
-            "files/upload_session/finish" => {
-                if too_large {
-                    return route_error(json!({".tag": "lookup_failed",
-                        "lookup_failed": {".tag": "payload_too_large"}}));
-                }
-                self.finish(arg, body, ctx)
-            }
-            "files/download" => {
-                let path = str_field(arg, "path");
-                let files = self.ns(&ctx.ns);
-                match files.get(&path.to_lowercase()) {
-                    Some(f) => ResponseTemplate::new(200)
-                        .insert_header(
-                            "Dropbox-API-Result",
-                            header_safe_json(&file_meta(f)).as_str(),
-                        )
-                        .set_body_raw(f.data.clone(), "application/octet-stream"),
-                    None if is_folder(files, &path.to_lowercase()) => {
-                        route_error(json!({".tag": "path", "path": {".tag": "not_file"}}))
-                    }
-                    None => route_error(json!({".tag": "path", "path": {".tag": "not_found"}})),
-                }
-            }
-            _ => text(404, route, "Unknown API function"),
+            None => route_error(json!({".tag": "path", "path": {".tag": "not_found"}})),
         }
-    }
-
-    fn finish(&mut self, arg: &Value, body: &[u8], ctx: &Ctx) -> ResponseTemplate {
-        let (id, offset) = cursor_of(arg);
-        let mut data = match self.session_at(&id, offset, true) {
-            Ok(s) => std::mem::take(&mut s.data),
-            Err(lookup) => {
-                return route_error(json!({".tag": "lookup_failed", "lookup_failed": lookup}))
-            }
-        };
-        data.extend_from_slice(body);
-        let commit = arg.get("commit").cloned().unwrap_or(Value::Null);
-        let path = str_field(&commit, "path");
-        let mode = commit.get("mode").cloned().unwrap_or(json!("add"));
-        let hash = arg.get("content_hash").and_then(Value::as_str);
-        match self.commit(&ctx.ns, &path, &mode, &mut data, hash) {
-            Ok(meta) => {
-                self.sessions.remove(&id);
-                ResponseTemplate::new(200).set_body_json(meta)
-            }
-            Err(e) => {
-                // The real API keeps the data: finish may be retried with an empty body.
-                if let Some(s) = self.sessions.get_mut(&id) {
-                    s.data = data;
-                    s.closed = true;
-                }
-                write_failure(e, WriteShape::Finish)
-            }
-        }
-    }
-
-    /// The session `id` if `offset` is where it stands, else the lookup error.
-    fn session_at(&mut self, id: &str, offset: u64, finish: bool) -> Result<&mut Session, Value> {
-        let Some(session) = self.sessions.get_mut(id) else {
-            return Err(json!({".tag": "not_found"}));
-        };
-        if session.data.len() as u64 != offset {
-            return Err(json!({".tag": "incorrect_offset", "correct_offset": session.data.len()}));
-        }
-        if session.closed && !finish {
-            return Err(json!({".tag": "closed"}));
-        }
-        Ok(session)
     }
 
     fn ns(&mut self, ns: &str) -> &mut BTreeMap<String, FileEntry> {
@@ -290,23 +186,18 @@ impl State {
     }
 
     /// Writes a file like `files/upload` and `upload_session/finish` do, taking `data` only when
-    /// it stores it; `Err` is a `WriteError` (or a top-level error such as
-    /// `content_hash_mismatch`, tagged `Err(Err(..))`).
+    /// it stores it; `Err` is a `WriteError`.
     pub(super) fn commit(
         &mut self,
         ns: &str,
         path: &str,
         mode: &Value,
         data: &mut Vec<u8>,
-        content_hash: Option<&str>,
-    ) -> Result<Value, Result<Value, Value>> {
+    ) -> Result<Value, Value> {
         if !valid_path(path) {
-            return Err(Ok(json!({".tag": "malformed_path"})));
+            return Err(json!({".tag": "malformed_path"}));
         }
         let hash = cloudmirror_contract::dropbox_content_hash(data);
-        if content_hash.is_some_and(|h| !h.eq_ignore_ascii_case(&hash)) {
-            return Err(Err(json!({".tag": "content_hash_mismatch"})));
-        }
         let lower = path.to_lowercase();
         let seq = self.next_seq();
         let files = self.ns(ns);
@@ -315,9 +206,7 @@ impl State {
         for end in 2..segs.len() {
             let ancestor = segs[..end].join("/");
             if files.contains_key(&ancestor) {
-                return Err(Ok(
-                    json!({".tag": "conflict", "conflict": {".tag": "file_ancestor"}}),
-                ));
+                return Err(json!({".tag": "conflict", "conflict": {".tag": "file_ancestor"}}));
             }
             // Existing folders keep their case.
             if let Some((_, f)) = files
@@ -331,9 +220,7 @@ impl State {
             }
         }
         if is_folder(files, &lower) {
-            return Err(Ok(
-                json!({".tag": "conflict", "conflict": {".tag": "folder"}}),
-            ));
+            return Err(json!({".tag": "conflict", "conflict": {".tag": "folder"}}));
         }
         if let Some(existing) = files.get(&lower) {
             let same = existing.content_hash == hash;
@@ -343,9 +230,7 @@ impl State {
                 _ => same,
             };
             if !allowed {
-                return Err(Ok(
-                    json!({".tag": "conflict", "conflict": {".tag": "file"}}),
-                ));
+                return Err(json!({".tag": "conflict", "conflict": {".tag": "file"}}));
             }
             if same {
                 return Ok(file_meta(existing));
@@ -366,11 +251,9 @@ impl State {
     }
 }
 
-fn write_failure(e: Result<Value, Value>, shape: WriteShape) -> ResponseTemplate {
-    match e {
-        Ok(write_error) => route_error(shape.wrap(write_error)),
-        Err(top) => route_error(top),
-    }
+/// The 409 for a failed write, in the route's shape.
+pub(super) fn write_failure(write_error: Value, shape: WriteShape) -> ResponseTemplate {
+    route_error(shape.wrap(write_error))
 }
 
 /// The next page of a listing.
@@ -385,18 +268,18 @@ fn page(cursor: &str, listing: &mut Listing) -> ResponseTemplate {
     }))
 }
 
-fn tag_of(v: &Value) -> Option<&str> {
+pub(super) fn tag_of(v: &Value) -> Option<&str> {
     v.as_str().or_else(|| v.get(".tag").and_then(Value::as_str))
 }
 
-fn str_field(v: &Value, field: &str) -> String {
+pub(super) fn str_field(v: &Value, field: &str) -> String {
     v.get(field)
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
 }
 
-fn cursor_of(arg: &Value) -> (String, u64) {
+pub(super) fn cursor_of(arg: &Value) -> (String, u64) {
     let cursor = arg.get("cursor").cloned().unwrap_or(Value::Null);
     (
         str_field(&cursor, "session_id"),
@@ -461,7 +344,8 @@ fn folder_meta(lower: &str, display: &str) -> Value {
     json!({
         ".tag": "folder",
         "name": display.rsplit('/').next().unwrap_or_default(),
-        "id": format!("id:AAFakeFolder{}", lower.len()),
+        // One id per folder path (ids are stable and unique, `FolderMetadata.id`).
+        "id": format!("id:AAFakeFolder{}", hex::encode(&sha2::Sha256::digest(lower)[..8])),
         "path_lower": lower,
         "path_display": display,
     })
