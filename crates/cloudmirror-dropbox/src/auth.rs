@@ -194,11 +194,9 @@ fn token_error(err: RequestTokenError<TokenHttpError, oauth2::basic::BasicErrorR
                 format!("the token endpoint answered HTTP {status}"),
             )
         }
-        RequestTokenError::Request(TokenHttpError::Transport(e)) => Error::new(
-            ErrorKind::Transient,
-            BACKEND,
-            format!("token request failed: {e}"),
-        ),
+        RequestTokenError::Request(TokenHttpError::Transport(e)) => {
+            Error::transport(BACKEND, "token request failed", e)
+        }
         // The body is not shown: it could hold a token.
         RequestTokenError::Parse(e, _) => Error::new(
             ErrorKind::Other,

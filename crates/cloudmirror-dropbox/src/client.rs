@@ -416,8 +416,7 @@ async fn read_json<T: DeserializeOwned>(resp: reqwest::Response, route: &str) ->
 }
 
 fn transport(route: &str, e: reqwest::Error) -> Error {
-    let e = e.without_url();
-    Error::new(ErrorKind::Transient, BACKEND, format!("{route}: {e}")).with_source(e)
+    Error::transport(BACKEND, route, e.without_url())
 }
 
 /// JSON for a header (`Dropbox-API-Arg`, `Dropbox-API-Path-Root`): every character outside
