@@ -7,8 +7,24 @@ use bytes::Bytes;
 use wiremock::http::Method;
 use wiremock::{Request, ResponseTemplate};
 
-use super::rest::{commit, size_limit};
+use super::rest::{commit, md5_etag, size_limit};
 use super::{header, valid_name, PatchFault, State, TusUpload, STORAGE_PATH};
+
+/// What `Uploader.canUpload` decides for a request on `bucket/name` (supabase/storage
+/// `src/http/routes/tus/lifecycle.ts`, `onIncomingRequest`): every TUS request but `HEAD` and
+/// `OPTIONS` runs it with **that request's own** `x-upsert` header (`isUpsert:
+/// req.headers['x-upsert'] === 'true'` in `setTusRequestContext`, `src/http/routes/tus/index.ts`).
+/// Without it the check is an insert, which an existing object refuses with `KeyAlreadyExists`,
+/// rendered for TUS as the status and message only (`getTusError`): `409 The resource already
+/// exists`.
+fn can_upload(st: &State, req: &Request, bucket: &str, name: &str) -> Option<ResponseTemplate> {
+    let upsert = header(req, "x-upsert") == Some("true");
+    (!upsert
+        && st
+            .objects
+            .contains_key(&(bucket.to_owned(), name.to_owned())))
+    .then(|| plain(409, "The resource already exists"))
+}
 
 pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTemplate {
     let id = path
@@ -23,7 +39,7 @@ pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTempl
         (&Method::POST, true) => create(st, req),
         (&Method::PATCH, false) => patch(st, req, &id),
         (&Method::HEAD, false) => head(st, &id),
-        (&Method::DELETE, false) => terminate(st, &id),
+        (&Method::DELETE, false) => terminate(st, req, &id),
         _ => plain(404, "Not found"),
     }
 }
@@ -53,12 +69,20 @@ fn create(st: &mut State, req: &Request) -> ResponseTemplate {
     st.counts.tus_creates += 1;
     let length = header(req, "upload-length");
     let deferred = header(req, "upload-defer-length");
+    // tus-node-server's POST handler (`@tus/server`, which `src/http/routes/tus/index.ts` runs):
+    // exactly one of `Upload-Length` and `Upload-Defer-Length` (`INVALID_LENGTH`), the latter
+    // only `1` (header validator), and a known length over `maxSize` is refused at once
+    // (`ERR_MAX_SIZE_EXCEEDED`); a deferred one is checked on each PATCH instead.
     let length = match (length, deferred) {
         (Some(l), None) => match l.parse::<u64>() {
             Ok(l) => Some(l),
             Err(_) => return plain(400, "Invalid Upload-Length"),
         },
-        (None, Some("1")) => None,
+        (None, Some("1")) => {
+            st.counts.tus_creates_deferred += 1;
+            None
+        }
+        (None, Some(_)) => return plain(400, "Invalid Upload-Defer-Length"),
         _ => return plain(400, "Upload-Length or Upload-Defer-Length header required"),
     };
     let Some(meta) = header(req, "upload-metadata").and_then(parse_metadata) else {
@@ -73,9 +97,8 @@ fn create(st: &mut State, req: &Request) -> ResponseTemplate {
     if !valid_name(name) {
         return plain(400, &format!("Invalid key: {name}"));
     }
-    let upsert = header(req, "x-upsert") == Some("true");
-    if !upsert && st.objects.contains_key(&(bucket.clone(), name.clone())) {
-        return plain(409, "The resource already exists");
+    if let Some(refusal) = can_upload(st, req, bucket, name) {
+        return refusal;
     }
     if length.is_some_and(|l| l > size_limit(st, bucket)) {
         return plain(413, "Maximum size exceeded");
@@ -90,7 +113,7 @@ fn create(st: &mut State, req: &Request) -> ResponseTemplate {
             name: name.clone(),
             length,
             data: Vec::new(),
-            upsert,
+            parts: 0,
             completed: false,
             content_type: meta
                 .get("contentType")
@@ -98,9 +121,18 @@ fn create(st: &mut State, req: &Request) -> ResponseTemplate {
                 .unwrap_or_else(|| "application/octet-stream".to_owned()),
         },
     );
+    // `generateUrl` (`src/http/routes/tus/lifecycle.ts`): the origin comes from the request (or
+    // `STORAGE_PUBLIC_URL`, or `https` forced under `NODE_ENV=production`), the path from the
+    // forwarded prefix (the gateway's `/storage/v1`) and the TUS path.
+    let origin = st
+        .options
+        .tus_public_origin
+        .clone()
+        .unwrap_or_else(|| st.base_uri.clone());
+    let prefix = if st.options.gateway { STORAGE_PATH } else { "" };
     plain(201, "").insert_header(
         "location",
-        format!("{}{STORAGE_PATH}/upload/resumable/{id}", st.base_uri).as_str(),
+        format!("{origin}{prefix}/upload/resumable/{id}").as_str(),
     )
 }
 
@@ -118,8 +150,13 @@ fn head(st: &mut State, id: &str) -> ResponseTemplate {
     }
 }
 
-fn terminate(st: &mut State, id: &str) -> ResponseTemplate {
+fn terminate(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     st.counts.tus_deletes += 1;
+    if let Some(up) = st.uploads.get(id) {
+        if let Some(refusal) = can_upload(st, req, &up.bucket, &up.name) {
+            return refusal;
+        }
+    }
     match st.uploads.get(id) {
         // The server runs with `disableTerminationForFinishedUploads`.
         Some(up) if up.completed => plain(400, "Cannot terminate an already completed upload"),
@@ -163,6 +200,11 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     if header(req, "content-type") != Some("application/offset+octet-stream") {
         return plain(415, "Invalid Content-Type");
     }
+    if let Some(up) = st.uploads.get(id) {
+        if let Some(refusal) = can_upload(st, req, &up.bucket, &up.name) {
+            return refusal;
+        }
+    }
     let chunk_size = st.options.tus_chunk_size;
     let limit = st.uploads.get(id).map(|u| size_limit(st, &u.bucket));
     let Some(up) = st.uploads.get_mut(id) else {
@@ -201,12 +243,18 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
         );
     }
     up.data.extend_from_slice(&req.body);
+    up.parts += 1;
+    st.counts.tus_patch_bytes += req.body.len() as u64;
+    let Some(up) = st.uploads.get_mut(id) else {
+        return plain(404, "Upload not found");
+    };
     if !finished {
         return plain(204, "").insert_header("upload-offset", end.to_string().as_str());
     }
-    let (bucket, name, upsert) = (up.bucket.clone(), up.name.clone(), up.upsert);
-    if !upsert && st.objects.contains_key(&(bucket.clone(), name.clone())) {
-        return plain(409, "The resource already exists");
+    let (bucket, name, parts) = (up.bucket.clone(), up.name.clone(), up.parts);
+    // `onUploadFinish` completes with this request's `isUpsert` too (`completeUpload`).
+    if let Some(refusal) = can_upload(st, req, &bucket, &name) {
+        return refusal;
     }
     // The finished upload stays known (HEAD reports offset == length) but holds no data.
     let Some(up) = st.uploads.get_mut(id) else {
@@ -215,7 +263,18 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     up.completed = true;
     let data = Bytes::from(std::mem::take(&mut up.data));
     let content_type = up.content_type.clone();
-    commit(st, &bucket, &name, data, &content_type);
+    // The S3 backend assembles TUS uploads with a multipart upload: its ETag is `"<hex>-<parts>"`,
+    // not the MD5 of the bytes (S3 `CompleteMultipartUpload`); the file backend's is an MD5.
+    // The fake hashes the MD5 of the whole body again (what S3 gives a one-part upload): never
+    // the MD5 of the bytes, whatever the part count.
+    let etag = if st.options.s3_backend {
+        use md5::{Digest, Md5};
+        let inner = Md5::digest(&data);
+        format!("\"{}-{}\"", hex::encode(Md5::digest(inner)), parts.max(1))
+    } else {
+        md5_etag(&data)
+    };
+    commit(st, &bucket, &name, data, &content_type, etag);
     plain(204, "")
         .insert_header("upload-offset", end.to_string().as_str())
         .insert_header("tus-complete", "1")
