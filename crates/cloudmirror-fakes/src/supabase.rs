@@ -31,6 +31,7 @@
 //! [`FakeSupabase::fail_next_patch_after_storing`], [`FakeSupabase::drop_next_patch_after_storing`],
 //! [`FakeSupabase::outage_after`] and [`FakeSupabase::rotate_service_key`].
 
+mod auth;
 mod list;
 mod rest;
 mod tus;
@@ -219,6 +220,8 @@ pub(crate) struct State {
     pub(crate) counts: RequestCounts,
     pub(crate) base_uri: String,
     pub(crate) outage: Outage,
+    /// Objects a storage policy hides from deletes.
+    pub(crate) delete_denied: std::collections::BTreeSet<(String, String)>,
 }
 
 impl FakeSupabase {
@@ -259,6 +262,7 @@ impl FakeSupabase {
             counts: RequestCounts::default(),
             base_uri: server.uri(),
             outage: Outage::default(),
+            delete_denied: std::collections::BTreeSet::new(),
         }));
         Mock::given(DropMatcher(state.clone()))
             .respond_with_err({
@@ -386,6 +390,14 @@ impl FakeSupabase {
         self.lock().outage.refused()
     }
 
+    /// A storage policy hides `bucket/name` from deletes: the batch delete leaves it in place and
+    /// answers without it, as `DELETE ... RETURNING *` under row-level security does.
+    pub fn deny_delete(&self, bucket: &str, name: &str) {
+        self.lock()
+            .delete_denied
+            .insert((bucket.to_owned(), name.to_owned()));
+    }
+
     /// Replaces the accepted service-role key (like rotating the JWT secret): requests with the
     /// old key are refused from now on.
     pub fn rotate_service_key(&self, new_key: &str) {
@@ -456,7 +468,7 @@ impl Respond for Handler {
         // The REST routes but list-v2 declare `headers: authSchema` (createDefaultSchema in
         // supabase/storage `src/http/routes-helper.ts`); TUS and list-v2 do not.
         let schema = !tus && !path.starts_with("/object/list-v2/");
-        if let Some(refusal) = check_auth(&mut st, req, schema) {
+        if let Some(refusal) = auth::check_auth(&mut st, req, schema) {
             return refusal;
         }
         if tus {
@@ -482,88 +494,8 @@ fn injected(status: u16) -> ResponseTemplate {
     }
 }
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The gateway checks `apikey`; the storage server checks the bearer JWT.
-fn check_auth(st: &mut State, req: &Request, schema: bool) -> Option<ResponseTemplate> {
-    let key = st.key.clone();
-    let refuse = |st: &mut State, t: ResponseTemplate| {
-        st.counts.unauthorized += 1;
-        Some(t)
-    };
-    if !st.options.gateway {
-        // No gateway: `apikey` means nothing to the storage server and nobody swaps an
-        // `sb_secret_…` key for a JWT. A route whose schema requires `authorization` refuses a
-        // request without it before any handler runs: Fastify's validation error, rendered by
-        // `setErrorHandler` (supabase/storage `src/http/error-handler.ts`) as
-        // `{statusCode: "400", error: "Error", code: "InvalidRequest", message}` with HTTP 400.
-        let bearer = header(req, "authorization");
-        if bearer.is_none() && schema {
-            return refuse(
-                st,
-                ResponseTemplate::new(400).set_body_json(serde_json::json!({
-                    "statusCode": "400",
-                    "error": "Error",
-                    "code": "InvalidRequest",
-                    "message": "headers must have required property 'authorization'",
-                })),
-            );
-        }
-        // The JWT plugin (`src/http/plugins/jwt.ts`): a token that does not verify is
-        // `AccessDenied` with the verifier's message.
-        if bearer.and_then(|b| b.strip_prefix("Bearer ")) == Some(key.as_str())
-            && !key.starts_with("sb_")
-        {
-            return None;
-        }
-        return refuse(
-            st,
-            storage_error("403", "Unauthorized", "Invalid Compact JWS", "AccessDenied"),
-        );
-    }
-    match header(req, "apikey") {
-        None => {
-            return refuse(
-                st,
-                ResponseTemplate::new(401).set_body_json(serde_json::json!({
-                    "message": "No API key found in request",
-                    "hint": "No `apikey` request header or url param was found."
-                })),
-            )
-        }
-        Some(k) if k != key => {
-            return refuse(
-                st,
-                ResponseTemplate::new(401).set_body_json(serde_json::json!({
-                    "message": "Invalid API key",
-                    "hint": "Double check your Supabase `anon` or `service_role` API key."
-                })),
-            )
-        }
-        Some(_) => {}
-    }
-    let bearer = header(req, "authorization");
-    let new_style = key.starts_with("sb_");
-    let ok = match bearer {
-        Some(b) => b.strip_prefix("Bearer ") == Some(key.as_str()) && !new_style,
-        None => new_style,
-    };
-    if ok {
-        return None;
-    }
-    let message = if new_style {
-        "Invalid Compact JWS"
-    } else if bearer.is_none() {
-        "headers must have required property 'authorization'"
-    } else {
-        "signature verification failed"
-    };
-    refuse(
-        st,
-        storage_error("403", "Unauthorized", message, "AccessDenied"),
-    )
 }
 
 /// Matches the PATCH a "drop the connection" fault is waiting for.

@@ -276,6 +276,10 @@ fn delete_many(st: &mut State, req: &Request, bucket: &str) -> ResponseTemplate 
     // supabase/storage `src/storage/object.ts`).
     let mut deleted = Vec::new();
     for name in body.prefixes {
+        let key = (bucket.to_owned(), name.clone());
+        if st.delete_denied.contains(&key) {
+            continue;
+        }
         if let Some(obj) = st.objects.remove(&(bucket.to_owned(), name.clone())) {
             // `DELETE ... RETURNING *` (supabase/storage `src/storage/database/pg.ts`,
             // `deleteObjects`) serialized through `objectSchema` (`src/storage/schemas/object.ts`).
