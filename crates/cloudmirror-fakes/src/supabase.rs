@@ -33,6 +33,7 @@
 
 mod auth;
 mod list;
+mod multipart;
 mod rest;
 mod tus;
 

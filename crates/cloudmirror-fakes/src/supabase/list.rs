@@ -27,8 +27,9 @@ fn file_entry(name: &str, obj: &Object) -> serde_json::Value {
 
 /// `POST /object/list/{bucket}` as `storage.search` (name order) answers it, from supabase/storage
 /// `migrations/tenant/0063-fix-search-name-relative-to-prefix.sql`:
+/// - `prefix` gets a trailing `/` when it has none (`searchObjects`, `src/storage/object.ts`);
 /// - `prefix || search` is matched **case-insensitively** (`lower(o.name) >= v_prefix_lower`);
-///   it is a string prefix, not necessarily a folder;
+///   `search` makes it a string prefix within the folder;
 /// - entries are named relative to `prefix` (`substring(name from v_prefix_len + 1)`), in the
 ///   stored name's own case, so `DAILY/x` listed with `daily/` comes back as `x`;
 /// - a name with a `/` after the prefix is a folder entry (null `id`), emitted once per
@@ -49,6 +50,12 @@ pub(super) fn list(st: &mut State, req: &Request, bucket: &str) -> ResponseTempl
     // The body schema requires `prefix` (`src/http/routes/object/listObjects.ts`).
     let Some(prefix) = body.prefix else {
         return bad_body("body must have required property 'prefix'");
+    };
+    // "assuming prefix is always a folder" (`searchObjects`, `src/storage/object.ts`).
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix
+    } else {
+        format!("{prefix}/")
     };
     let full = format!("{prefix}{}", body.search.unwrap_or_default());
     let full_lower = full.to_ascii_lowercase();

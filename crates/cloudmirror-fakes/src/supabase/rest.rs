@@ -226,9 +226,26 @@ fn upload(
     if !valid_name(name) {
         return invalid_key(name);
     }
-    // A known `Content-Length` over the standard limit is `EntityTooLarge` before anything is
-    // stored (`fileUploadFromRequest`, supabase/storage `src/storage/uploader.ts`).
-    if req.body.len() as u64 > standard_size_limit(st, bucket) {
+    let content_type = header(req, "content-type").unwrap_or("application/octet-stream");
+    let (data, mimetype) = if content_type.starts_with("multipart/form-data") {
+        let Some(part) = super::multipart::file_part(content_type, &req.body) else {
+            return storage_error(
+                "400",
+                "InvalidRequest",
+                "No content provided",
+                "InvalidRequest",
+            );
+        };
+        let mimetype = part
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        (Bytes::from(part.data), mimetype)
+    } else {
+        (Bytes::from(req.body.clone()), content_type.to_owned())
+    };
+    // A body over the standard limit is `EntityTooLarge` (`fileUploadFromRequest`, supabase/storage
+    // `src/storage/uploader.ts`: a known `Content-Length`, or the multipart file truncated).
+    if data.len() as u64 > standard_size_limit(st, bucket) {
         return too_large();
     }
     if !upsert
@@ -238,17 +255,8 @@ fn upload(
     {
         return duplicate();
     }
-    let mimetype = header(req, "content-type").unwrap_or("application/octet-stream");
-    let mimetype = mimetype.to_owned();
-    let etag = md5_etag(&req.body);
-    let id = commit(
-        st,
-        bucket,
-        name,
-        Bytes::from(req.body.clone()),
-        &mimetype,
-        etag,
-    );
+    let etag = md5_etag(&data);
+    let id = commit(st, bucket, name, data, &mimetype, etag);
     ResponseTemplate::new(200).set_body_json(serde_json::json!({
         "Id": id.to_string(),
         "Key": format!("{bucket}/{name}"),
