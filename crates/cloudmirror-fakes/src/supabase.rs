@@ -80,6 +80,10 @@ pub struct FakeSupabaseOptions {
     /// a server behind TLS termination or started with `NODE_ENV=production` answers
     /// (`generateUrl` in supabase/storage `src/http/routes/tus/lifecycle.ts`). Default none.
     pub tus_public_origin: Option<String>,
+    /// `true` (default): the server has `POST /object/list-v2` (supabase/storage v1.19.0 and
+    /// later); `false`: an older server, whose `POST /object/{bucket}/*` upload route takes the
+    /// request instead (an upload into a bucket named `list-v2`: `Bucket not found`).
+    pub list_v2: bool,
     /// `true`: objects finished over TUS get a multipart ETag (`"<hex>-<parts>"`) as with the S3
     /// backend hosted projects use, not the MD5 of their bytes. Default `false` (file backend).
     pub s3_backend: bool,
@@ -97,6 +101,7 @@ impl Default for FakeSupabaseOptions {
             gateway: true,
             tus_public_origin: None,
             s3_backend: false,
+            list_v2: true,
         }
     }
 }

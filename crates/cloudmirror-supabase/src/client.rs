@@ -217,7 +217,7 @@ impl Client {
 
     /// `POST /object/list-v2/{bucket}` without a delimiter: one page of every object whose full
     /// name starts with `prefix`, matched case-sensitively (`name LIKE`). `None` when the server
-    /// predates the route (storage v1.19.0) or has not enabled it for this project.
+    /// predates the route (supabase/storage v1.19.0) or has not enabled it for this project.
     pub(crate) async fn list_v2_page(
         &self,
         prefix: &str,
@@ -239,14 +239,16 @@ impl Client {
                 if !status.is_success() {
                     let headers = resp.headers().clone();
                     let bytes = resp.bytes().await.unwrap_or_default();
-                    let text = String::from_utf8_lossy(&bytes);
-                    // An older server: no such route (404), or `FeatureNotEnabled`.
-                    if status == reqwest::StatusCode::NOT_FOUND && text.contains("Route")
-                        || text.contains("FeatureNotEnabled")
+                    let err = parse_error(status, &headers, &bytes);
+                    // An older server: its `POST /object/{bucket}/*` upload route takes the
+                    // request as an upload into a bucket named `list-v2` (`Bucket not found`),
+                    // or a route 404; a hosted project not migrated yet: `FeatureNotEnabled`.
+                    if err.kind() == ErrorKind::NotFound
+                        || String::from_utf8_lossy(&bytes).contains("FeatureNotEnabled")
                     {
                         return Ok(None);
                     }
-                    return Err(parse_error(status, &headers, &bytes).context("listing"));
+                    return Err(err.context("listing"));
                 }
                 resp.json::<PageV2>().await.map(Some).map_err(|e| {
                     Error::new(

@@ -389,3 +389,29 @@ async fn tus_upload_rides_out_a_20s_outage() {
     );
     assert_eq!(fake.pending_uploads(), 0);
 }
+
+/// A server older than list-v2 (supabase/storage v1.19.0): the store falls back to the legacy
+/// folder listing.
+#[tokio::test]
+async fn servers_without_list_v2_use_the_legacy_listing() {
+    let fake = FakeSupabase::start_with(FakeSupabaseOptions {
+        list_v2: false,
+        ..FakeSupabaseOptions::default()
+    })
+    .await;
+    let mut c = config(&fake);
+    c.list_page_size = Some(2);
+    let store = store(c).await;
+    for k in ["daily/a", "daily/b", "daily/sub/c", "weekly/d", "x"] {
+        store.upload_bytes(&key(k), "x".into()).await.unwrap();
+    }
+    assert_eq!(
+        listed(&store, "daily/").await,
+        ["daily/a", "daily/b", "daily/sub/c"]
+    );
+    assert_eq!(listed(&store, "").await.len(), 5);
+    // Each listing asked list-v2 once (taken by the upload route), then listed folder by folder.
+    let c = fake.counts();
+    assert!(c.lists_v2 == 0 && c.lists >= 4, "{c:?}");
+    assert_eq!(fake.object_keys("backups").len(), 5, "nothing was stored by the probe");
+}

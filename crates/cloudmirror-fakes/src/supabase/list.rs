@@ -100,7 +100,8 @@ pub(super) fn list(st: &mut State, req: &Request, bucket: &str) -> ResponseTempl
 /// with `prefix` (`name LIKE prefix%`, **case-sensitive**), full names, `name COLLATE "C"` order,
 /// at most 1000 a page, `{hasNext, nextCursor, nextCursorKey, folders, objects}` (supabase/storage
 /// `src/storage/database/pg.ts` `listObjectsV2`, `src/storage/object.ts` `listObjectsV2`). The
-/// fake's cursor is opaque too: the base64 of the last name.
+/// fake's cursor is opaque too: the base64 of the last name. A missing bucket lists nothing (the
+/// query filters on `bucket_id`).
 pub(super) fn list_v2(st: &mut State, req: &Request, bucket: &str) -> ResponseTemplate {
     #[derive(Deserialize)]
     struct Body {
@@ -113,9 +114,6 @@ pub(super) fn list_v2(st: &mut State, req: &Request, bucket: &str) -> ResponseTe
     let Ok(body) = serde_json::from_slice::<Body>(&req.body) else {
         return bad_body("body must be object");
     };
-    if !st.buckets.contains_key(bucket) {
-        return super::rest::no_bucket();
-    }
     if body.with_delimiter == Some(true) {
         return bad_body("the fake serves list-v2 without a delimiter only");
     }

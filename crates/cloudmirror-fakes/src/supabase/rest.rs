@@ -25,7 +25,9 @@ pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTempl
         (&Method::POST, ["bucket"]) => create_bucket(st, req),
         (&Method::GET, ["bucket", id]) => get_bucket(st, id),
         (&Method::POST, ["object", "list", bucket]) => list(st, req, bucket),
-        (&Method::POST, ["object", "list-v2", bucket]) => list_v2(st, req, bucket),
+        (&Method::POST, ["object", "list-v2", bucket]) if st.options.list_v2 => {
+            list_v2(st, req, bucket)
+        }
         // `GET /object/info/authenticated/{bucket}/*` and `/object/info/{bucket}/*`
         // (supabase/storage `src/http/routes/object/getObjectInfo.ts`).
         (&Method::GET, ["object", "info", "authenticated", bucket, name @ ..])
@@ -53,12 +55,24 @@ pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTempl
             let upsert = req.method == Method::PUT || header(req, "x-upsert") == Some("true");
             upload(st, req, bucket, &name.join("/"), upsert)
         }
-        _ => ResponseTemplate::new(404).set_body_json(serde_json::json!({
-            "statusCode": "404",
-            "error": "Not Found",
-            "message": format!("Route {} not found", req.method),
-        })),
+        _ => route_not_found(req),
     }
+}
+
+/// An unknown route (`setRestNotFoundHandler`, supabase/storage `src/http/not-found-handler.ts`):
+/// a real 404, the `Route METHOD:url not found` message.
+fn route_not_found(req: &Request) -> ResponseTemplate {
+    let url = req
+        .url
+        .path()
+        .strip_prefix(super::STORAGE_PATH)
+        .unwrap_or(req.url.path());
+    ResponseTemplate::new(404).set_body_json(serde_json::json!({
+        "statusCode": "404",
+        "error": "Not Found",
+        "message": format!("Route {}:{url} not found", req.method),
+        "code": "InvalidRequest",
+    }))
 }
 
 pub(super) fn no_bucket() -> ResponseTemplate {
@@ -204,7 +218,6 @@ fn get_bucket(st: &State, id: &str) -> ResponseTemplate {
         "name": id,
         "owner": "",
         "public": b.public,
-        "type": "STANDARD",
         "file_size_limit": b.file_size_limit,
         "allowed_mime_types": null,
         "created_at": created,
