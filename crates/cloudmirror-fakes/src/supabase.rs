@@ -84,7 +84,7 @@ pub struct FakeSupabaseOptions {
     /// later); `false`: an older server, whose `POST /object/{bucket}/*` upload route takes the
     /// request instead (an upload into a bucket named `list-v2`: `Bucket not found`).
     pub list_v2: bool,
-    /// `true`: objects finished over TUS get a multipart ETag (`"<hex>-<parts>"`) as with the S3
+    /// `true`: objects finished over TUS get a multipart `ETag` (`"<hex>-<parts>"`) as with the S3
     /// backend hosted projects use, not the MD5 of their bytes. Default `false` (file backend).
     pub s3_backend: bool,
 }
@@ -130,7 +130,7 @@ pub struct FakeSupabase {
 pub(crate) struct Object {
     pub(crate) id: uuid::Uuid,
     pub(crate) data: Bytes,
-    /// The ETag the backend reports (quoted).
+    /// The `ETag` the backend reports (quoted).
     pub(crate) etag: String,
     pub(crate) mimetype: String,
     pub(crate) created_at: DateTime<Utc>,
@@ -153,7 +153,7 @@ pub(crate) struct TusUpload {
     pub(crate) length: Option<u64>,
     pub(crate) data: Vec<u8>,
     pub(crate) content_type: String,
-    /// PATCH requests that stored bytes (for the multipart ETag of the S3 backend).
+    /// PATCH requests that stored bytes (for the multipart `ETag` of the S3 backend).
     pub(crate) parts: u64,
     /// Finished: the object is committed, `data` is emptied and `length` is the final offset.
     pub(crate) completed: bool,

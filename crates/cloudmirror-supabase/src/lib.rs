@@ -12,7 +12,7 @@
 //!     listing on servers without it; only keys that start with the prefix exactly (`list.rs`);
 //!   - deletes: the batch delete, idempotent, checked against its answer (a name it did not
 //!     delete and that still exists is an error); downloads: the authenticated object GET.
-//!   - ETags are never reported as checksums (multipart ETags with the S3 backend).
+//!   - `ETag`s are never reported as checksums (multipart `ETag`s with the S3 backend).
 //! - Errors: Supabase answers HTTP 400 with the real code as a string `statusCode` in the body;
 //!   `error.rs` maps that to the contract's kinds.
 //! - Names: the server refuses non-ASCII and some symbols in object names, so keys are escaped

@@ -1,6 +1,6 @@
 //! What the real Supabase Storage server (supabase/storage v1.70.6) does and our fake now does too:
 //! per-request `x-upsert` on TUS, case-insensitive legacy listing, deletes that remove nothing,
-//! the standard-upload limit, `Upload-Length` vs deferral, set-up mistakes, multipart ETags and
+//! the standard-upload limit, `Upload-Length` vs deferral, set-up mistakes, multipart `ETag`s and
 //! an outage in the middle of a TUS upload.
 
 use std::time::Duration;
@@ -30,11 +30,11 @@ fn key(k: &str) -> Key {
 
 async fn listed(store: &SupabaseStore, prefix: &str) -> Vec<String> {
     store
-        .list(&Prefix::parse(prefix).unwrap())
+        .list(&Prefix::parse(prefix).expect("valid prefix"))
         .map_ok(|m| m.key.to_string())
         .try_collect()
         .await
-        .unwrap()
+        .expect("listing")
 }
 
 /// A `{date}` name stored twice in one day with a body over the standard limit: the second TUS
@@ -326,8 +326,8 @@ async fn tus_location_on_another_origin_is_rebased_on_url() {
     assert!(fake.object("backups", "tls.bin").unwrap() == d.as_ref());
 }
 
-/// With the S3 backend a TUS upload's ETag is multipart (`<hex>-N`): the store never reports an
-/// ETag as a checksum, so `verify` does the deep check.
+/// With the S3 backend a TUS upload's `ETag` is multipart (`<hex>-N`): the store never reports an
+/// `ETag` as a checksum, so `verify` does the deep check.
 #[tokio::test]
 async fn multipart_etags_are_never_reported_as_checksums() {
     let fake = FakeSupabase::start_with(FakeSupabaseOptions {
@@ -413,5 +413,9 @@ async fn servers_without_list_v2_use_the_legacy_listing() {
     // Each listing asked list-v2 once (taken by the upload route), then listed folder by folder.
     let c = fake.counts();
     assert!(c.lists_v2 == 0 && c.lists >= 4, "{c:?}");
-    assert_eq!(fake.object_keys("backups").len(), 5, "nothing was stored by the probe");
+    assert_eq!(
+        fake.object_keys("backups").len(),
+        5,
+        "nothing was stored by the probe"
+    );
 }

@@ -131,7 +131,7 @@ pub(super) fn standard_size_limit(st: &State, bucket: &str) -> u64 {
         .map_or(limit, |l| l.min(limit))
 }
 
-/// The quoted MD5 ETag a whole-object write gets.
+/// The quoted MD5 `ETag` a whole-object write gets.
 pub(super) fn md5_etag(data: &[u8]) -> String {
     format!("\"{}\"", hex::encode(Md5::digest(data)))
 }
