@@ -44,6 +44,9 @@ pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTempl
     }
 }
 
+/// A TUS refusal: plain text with the real status. tus-node-server's own bodies end with a
+/// newline (`ERRORS` in `@tus/utils`); the storage server's errors rendered for TUS
+/// (`getTusError`, `src/http/routes/tus/lifecycle.ts`) are the bare message.
 fn plain(status: u16, body: &str) -> ResponseTemplate {
     ResponseTemplate::new(status)
         .insert_header("tus-resumable", "1.0.0")
@@ -76,14 +79,19 @@ fn create(st: &mut State, req: &Request) -> ResponseTemplate {
     let length = match (length, deferred) {
         (Some(l), None) => match l.parse::<u64>() {
             Ok(l) => Some(l),
-            Err(_) => return plain(400, "Invalid Upload-Length"),
+            Err(_) => return plain(400, "Invalid upload-length\n"),
         },
         (None, Some("1")) => {
             st.counts.tus_creates_deferred += 1;
             None
         }
-        (None, Some(_)) => return plain(400, "Invalid Upload-Defer-Length"),
-        _ => return plain(400, "Upload-Length or Upload-Defer-Length header required"),
+        (None, Some(_)) => return plain(400, "Invalid upload-defer-length\n"),
+        _ => {
+            return plain(
+                400,
+                "Upload-Length or Upload-Defer-Length header required\n",
+            )
+        }
     };
     let Some(meta) = header(req, "upload-metadata").and_then(parse_metadata) else {
         return plain(400, "Upload-Metadata is invalid");
@@ -101,7 +109,7 @@ fn create(st: &mut State, req: &Request) -> ResponseTemplate {
         return refusal;
     }
     if length.is_some_and(|l| l > size_limit(st, bucket)) {
-        return plain(413, "Maximum size exceeded");
+        return plain(413, "Maximum size exceeded\n");
     }
     let version = uuid::Uuid::new_v4();
     let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -139,7 +147,7 @@ fn create(st: &mut State, req: &Request) -> ResponseTemplate {
 fn head(st: &mut State, id: &str) -> ResponseTemplate {
     st.counts.tus_heads += 1;
     let Some(up) = st.uploads.get(id) else {
-        return plain(404, "Upload not found");
+        return plain(404, "The file for this url was not found\n");
     };
     let t = plain(200, "")
         .insert_header("cache-control", "no-store")
@@ -164,7 +172,7 @@ fn terminate(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
             st.uploads.remove(id);
             plain(204, "")
         }
-        None => plain(404, "Upload not found"),
+        None => plain(404, "The file for this url was not found\n"),
     }
 }
 
@@ -198,7 +206,7 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
         }
     }
     if header(req, "content-type") != Some("application/offset+octet-stream") {
-        return plain(415, "Invalid Content-Type");
+        return plain(415, "Content-Type header required\n");
     }
     if let Some(up) = st.uploads.get(id) {
         if let Some(refusal) = can_upload(st, req, &up.bucket, &up.name) {
@@ -208,30 +216,30 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     let chunk_size = st.options.tus_chunk_size;
     let limit = st.uploads.get(id).map(|u| size_limit(st, &u.bucket));
     let Some(up) = st.uploads.get_mut(id) else {
-        return plain(404, "Upload not found");
+        return plain(404, "The file for this url was not found\n");
     };
     let limit = limit.unwrap_or(u64::MAX);
     let Some(offset) = header(req, "upload-offset").and_then(|o| o.parse::<u64>().ok()) else {
-        return plain(403, "Upload-Offset header required");
+        return plain(403, "Upload-Offset header required\n");
     };
     if offset != up.offset() {
-        return plain(409, "Upload-Offset conflict");
+        return plain(409, "Upload-Offset conflict\n");
     }
     if up.completed {
         return plain(400, "Upload is already complete");
     }
     if let Some(l) = header(req, "upload-length") {
         let Ok(l) = l.parse::<u64>() else {
-            return plain(400, "Invalid Upload-Length");
+            return plain(400, "Invalid upload-length\n");
         };
         if up.length.is_some() || l < offset {
-            return plain(400, "Invalid Upload-Length");
+            return plain(400, "Invalid upload-length\n");
         }
         up.length = Some(l);
     }
     let end = offset + req.body.len() as u64;
     if up.length.is_some_and(|l| end > l) || end > limit {
-        return plain(413, "Maximum size exceeded");
+        return plain(413, "Maximum size exceeded\n");
     }
     let finished = up.length == Some(end);
     // The platform rule: 6 MiB chunks, only the last one shorter. A PATCH resuming a partly
@@ -246,7 +254,7 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     up.parts += 1;
     st.counts.tus_patch_bytes += req.body.len() as u64;
     let Some(up) = st.uploads.get_mut(id) else {
-        return plain(404, "Upload not found");
+        return plain(404, "The file for this url was not found\n");
     };
     if !finished {
         return plain(204, "").insert_header("upload-offset", end.to_string().as_str());
@@ -258,7 +266,7 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     }
     // The finished upload stays known (HEAD reports offset == length) but holds no data.
     let Some(up) = st.uploads.get_mut(id) else {
-        return plain(404, "Upload not found");
+        return plain(404, "The file for this url was not found\n");
     };
     up.completed = true;
     let data = Bytes::from(std::mem::take(&mut up.data));
