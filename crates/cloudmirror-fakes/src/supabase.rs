@@ -177,6 +177,8 @@ pub(crate) enum PatchFault {
     Status(u16),
     /// Store the first half of the body, then answer 500.
     StoreHalfThen500,
+    /// Answer the upsert check's refusal, `409 The resource already exists`.
+    Exists,
     /// Store the first half of the body, then drop the connection without an answer.
     StoreHalfThenDrop,
 }
@@ -372,6 +374,12 @@ impl FakeSupabase {
         self.lock()
             .patch_faults
             .extend(std::iter::repeat_n(PatchFault::Status(status), n));
+    }
+
+    /// The next TUS PATCH is refused by the upsert check (`409 The resource already exists`), as
+    /// the server refuses a PATCH without `x-upsert` on an existing name.
+    pub fn fail_next_patch_as_existing(&self) {
+        self.lock().patch_faults.push(PatchFault::Exists);
     }
 
     /// The next TUS PATCH stores the first half of its body, then answers 500 (the client must

@@ -419,3 +419,29 @@ async fn servers_without_list_v2_use_the_legacy_listing() {
         "nothing was stored by the probe"
     );
 }
+
+/// The upsert check's `409 The resource already exists` on a PATCH is a conflict: not retried as
+/// an offset mismatch, and the upload is cancelled.
+#[tokio::test]
+async fn tus_already_exists_is_a_conflict_not_an_offset_problem() {
+    let fake = FakeSupabase::start().await;
+    let store = store(config(&fake)).await;
+    fake.fail_next_patch_as_existing();
+    let err = store
+        .upload(
+            &key("c.bin"),
+            body_in_pieces(&data(11, 7 * MIB), 65_536),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(err.message().contains("already exists"), "{err}");
+    let c = fake.counts();
+    assert_eq!(
+        (c.tus_patches, c.tus_heads, c.tus_deletes),
+        (1, 0, 1),
+        "{c:?}"
+    );
+    assert_eq!(fake.pending_uploads(), 0);
+}

@@ -199,6 +199,7 @@ fn patch(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
     if let Some(fault) = (!st.patch_faults.is_empty()).then(|| st.patch_faults.remove(0)) {
         match fault {
             PatchFault::Status(s) => return plain(s, "Injected failure"),
+            PatchFault::Exists => return plain(409, "The resource already exists"),
             PatchFault::StoreHalfThen500 | PatchFault::StoreHalfThenDrop => {
                 store_half(st, req);
                 return plain(500, "Internal Server Error");
