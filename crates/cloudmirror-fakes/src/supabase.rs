@@ -5,24 +5,35 @@
 //! enforces and answers with the real shapes:
 //!
 //! - every request needs `apikey: <key>` (the gateway) and `Authorization: Bearer <key>` (the
-//!   storage server; new `sb_secret_…` keys are sent in `apikey` only);
+//!   storage server; new `sb_secret_…` keys are sent in `apikey` only, the gateway swaps them for a
+//!   JWT). With [`FakeSupabaseOptions::gateway`] off the fake is the storage server reached
+//!   directly: routes at the root, no `apikey` check, and the routes' header schema requires
+//!   `authorization` (supabase/storage `src/http/schemas/auth.ts`, `src/http/routes-helper.ts`);
 //! - REST errors are HTTP 400 with the real code as a *string* `statusCode` in the JSON body
 //!   (`"404"` for a missing object or bucket, `"409"` for a duplicate, `"413"` for a file over the
 //!   size limit, `"403"` for a bad JWT), except 429 and 500 which keep their HTTP status;
 //! - object names must match the server's key pattern (ASCII letters, digits and
 //!   `_/!.*'() &$=@;:+,?-`), anything else is `InvalidKey`;
-//! - uploads without `x-upsert: true` on an existing name are a `Duplicate`;
-//! - TUS (`/upload/resumable`): creation with `Upload-Length` or `Upload-Defer-Length: 1`,
-//!   `Upload-Offset` checked on every PATCH (409 on mismatch), every PATCH must end on a multiple
-//!   of the platform chunk size (6 MiB) or at the end of the upload, the object appears only when
-//!   the last byte arrives, `HEAD` reports the offset, `DELETE` terminates; TUS errors are plain
-//!   text with real statuses;
-//! - listings are one level deep, folders as entries with a null `id`, paged by `limit`/`offset`.
+//! - uploads without `x-upsert: true` on an existing name are a `Duplicate`; standard uploads are
+//!   also held to [`FakeSupabaseOptions::standard_upload_limit`] (`UPLOAD_FILE_SIZE_LIMIT_STANDARD`);
+//! - TUS (`/upload/resumable`, `tus.rs`): creation with exactly one of `Upload-Length` and
+//!   `Upload-Defer-Length: 1`, `x-upsert` checked on every request but `HEAD` with that request's
+//!   own header, `Upload-Offset` checked on every PATCH (409 on mismatch), every PATCH must end on
+//!   a multiple of the platform chunk size (6 MiB) or at the end of the upload, the object appears
+//!   only when the last byte arrives, `HEAD` reports the offset, `DELETE` terminates; TUS errors
+//!   are plain text with real statuses;
+//! - `POST /object/list` (`storage.search`) matches the prefix case-insensitively and names entries
+//!   relative to it, folders once per lower-cased name, paged by `limit`/`offset`;
+//!   `POST /object/list-v2` lists flat, case-sensitively, with full names and a cursor;
+//! - the batch delete answers the rows it deleted, nothing for names it did not find.
 //!
 //! Fault injection: [`FakeSupabase::fail_next_requests`], [`FakeSupabase::fail_next_patches`],
-//! [`FakeSupabase::fail_next_patch_after_storing`], [`FakeSupabase::drop_next_patch_after_storing`]
-//! and [`FakeSupabase::rotate_service_key`].
+//! [`FakeSupabase::fail_next_patch_after_storing`], [`FakeSupabase::drop_next_patch_after_storing`],
+//! [`FakeSupabase::outage_after`] and [`FakeSupabase::rotate_service_key`].
 
+mod auth;
+mod list;
+mod multipart;
 mod rest;
 mod tus;
 
@@ -33,6 +44,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::outage::Outage;
 
 /// The route prefix the hosted gateway puts in front of the storage server.
 pub const STORAGE_PATH: &str = "/storage/v1";
@@ -53,8 +66,27 @@ pub struct FakeSupabaseOptions {
     pub file_size_limit: u64,
     /// Every TUS PATCH must end on a multiple of this (or at the end of the upload); default 6 MiB.
     pub tus_chunk_size: u64,
-    /// Highest `limit` a listing honours (default 1500, the cap these notes give for the server).
+    /// Highest `limit` a listing honours (default 1500: `LEAST(coalesce(limits, 100), 1500)` in
+    /// `storage.search`, supabase/storage `migrations/tenant/0063-fix-search-name-relative-to-prefix.sql`).
     pub max_list_limit: usize,
+    /// A self-hosted server's `UPLOAD_FILE_SIZE_LIMIT_STANDARD`: the limit of standard uploads
+    /// (`POST`/`PUT /object`) only, within the global one; TUS is not held to it
+    /// (`getStandardMaxFileSizeLimit` in supabase/storage `src/storage/uploader.ts`). Default none.
+    pub standard_upload_limit: Option<u64>,
+    /// `true` (default): the fake is a project behind the API gateway (`/storage/v1`, `apikey`).
+    /// `false`: the storage server reached directly (routes at the root, `Authorization` only).
+    pub gateway: bool,
+    /// The origin (`https://host:port`) TUS `Location` headers use instead of the fake's own, as
+    /// a server behind TLS termination or started with `NODE_ENV=production` answers
+    /// (`generateUrl` in supabase/storage `src/http/routes/tus/lifecycle.ts`). Default none.
+    pub tus_public_origin: Option<String>,
+    /// `true` (default): the server has `POST /object/list-v2` (supabase/storage v1.19.0 and
+    /// later); `false`: an older server, whose `POST /object/{bucket}/*` upload route takes the
+    /// request instead (an upload into a bucket named `list-v2`: `Bucket not found`).
+    pub list_v2: bool,
+    /// `true`: objects finished over TUS get a multipart `ETag` (`"<hex>-<parts>"`) as with the S3
+    /// backend hosted projects use, not the MD5 of their bytes. Default `false` (file backend).
+    pub s3_backend: bool,
 }
 
 impl Default for FakeSupabaseOptions {
@@ -65,6 +97,11 @@ impl Default for FakeSupabaseOptions {
             file_size_limit: 50 * 1024 * 1024,
             tus_chunk_size: PLATFORM_CHUNK_SIZE,
             max_list_limit: 1500,
+            standard_upload_limit: None,
+            gateway: true,
+            tus_public_origin: None,
+            s3_backend: false,
+            list_v2: true,
         }
     }
 }
@@ -93,6 +130,8 @@ pub struct FakeSupabase {
 pub(crate) struct Object {
     pub(crate) id: uuid::Uuid,
     pub(crate) data: Bytes,
+    /// The `ETag` the backend reports (quoted).
+    pub(crate) etag: String,
     pub(crate) mimetype: String,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
@@ -113,8 +152,9 @@ pub(crate) struct TusUpload {
     pub(crate) name: String,
     pub(crate) length: Option<u64>,
     pub(crate) data: Vec<u8>,
-    pub(crate) upsert: bool,
     pub(crate) content_type: String,
+    /// PATCH requests that stored bytes (for the multipart `ETag` of the S3 backend).
+    pub(crate) parts: u64,
     /// Finished: the object is committed, `data` is emptied and `length` is the final offset.
     pub(crate) completed: bool,
 }
@@ -137,6 +177,8 @@ pub(crate) enum PatchFault {
     Status(u16),
     /// Store the first half of the body, then answer 500.
     StoreHalfThen500,
+    /// Answer the upsert check's refusal, `409 The resource already exists`.
+    Exists,
     /// Store the first half of the body, then drop the connection without an answer.
     StoreHalfThenDrop,
 }
@@ -148,14 +190,22 @@ pub struct RequestCounts {
     pub standard_uploads: usize,
     /// TUS creations (`POST /upload/resumable`).
     pub tus_creates: usize,
+    /// TUS creations with `Upload-Defer-Length: 1` (the others carried `Upload-Length`).
+    pub tus_creates_deferred: usize,
+    /// Bytes stored by TUS PATCH requests (a resent byte counts twice).
+    pub tus_patch_bytes: u64,
     /// TUS PATCH requests.
     pub tus_patches: usize,
     /// TUS HEAD requests.
     pub tus_heads: usize,
     /// TUS terminations (`DELETE /upload/resumable/{id}`).
     pub tus_deletes: usize,
-    /// Listing requests.
+    /// Listing requests (`POST /object/list`).
     pub lists: usize,
+    /// Flat listing requests (`POST /object/list-v2`).
+    pub lists_v2: usize,
+    /// Object info requests (`GET /object/info/...`).
+    pub infos: usize,
     /// Batch deletes.
     pub deletes: usize,
     /// Downloads.
@@ -177,6 +227,9 @@ pub(crate) struct State {
     pub(crate) patch_faults: Vec<PatchFault>,
     pub(crate) counts: RequestCounts,
     pub(crate) base_uri: String,
+    pub(crate) outage: Outage,
+    /// Objects a storage policy hides from deletes.
+    pub(crate) delete_denied: std::collections::BTreeSet<(String, String)>,
 }
 
 impl FakeSupabase {
@@ -216,6 +269,8 @@ impl FakeSupabase {
             patch_faults: Vec::new(),
             counts: RequestCounts::default(),
             base_uri: server.uri(),
+            outage: Outage::default(),
+            delete_denied: std::collections::BTreeSet::new(),
         }));
         Mock::given(DropMatcher(state.clone()))
             .respond_with_err({
@@ -321,6 +376,12 @@ impl FakeSupabase {
             .extend(std::iter::repeat_n(PatchFault::Status(status), n));
     }
 
+    /// The next TUS PATCH is refused by the upsert check (`409 The resource already exists`), as
+    /// the server refuses a PATCH without `x-upsert` on an existing name.
+    pub fn fail_next_patch_as_existing(&self) {
+        self.lock().patch_faults.push(PatchFault::Exists);
+    }
+
     /// The next TUS PATCH stores the first half of its body, then answers 500 (the client must
     /// `HEAD` to learn the offset and send the rest).
     pub fn fail_next_patch_after_storing(&self) {
@@ -330,6 +391,25 @@ impl FakeSupabase {
     /// The next TUS PATCH stores the first half of its body, then drops the connection.
     pub fn drop_next_patch_after_storing(&self) {
         self.lock().patch_faults.push(PatchFault::StoreHalfThenDrop);
+    }
+
+    /// Serves `requests` more requests normally, then answers every request `503` for `length`
+    /// (a restart behind the load balancer).
+    pub fn outage_after(&self, requests: u64, length: std::time::Duration) {
+        self.lock().outage.arm(requests, length);
+    }
+
+    /// Requests refused by outages so far.
+    pub fn outage_refused(&self) -> u64 {
+        self.lock().outage.refused()
+    }
+
+    /// A storage policy hides `bucket/name` from deletes: the batch delete leaves it in place and
+    /// answers without it, as `DELETE ... RETURNING *` under row-level security does.
+    pub fn deny_delete(&self, bucket: &str, name: &str) {
+        self.lock()
+            .delete_denied
+            .insert((bucket.to_owned(), name.to_owned()));
     }
 
     /// Replaces the accepted service-role key (like rotating the JWT secret): requests with the
@@ -382,19 +462,30 @@ struct Handler(Arc<Mutex<State>>);
 impl Respond for Handler {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
+        if let Some(down) = st.outage.check() {
+            return down;
+        }
         if let Some(status) = (!st.fail_next.is_empty()).then(|| st.fail_next.remove(0)) {
             return injected(status);
         }
-        if let Some(refusal) = check_auth(&mut st, req) {
+        let path = if st.options.gateway {
+            let Some(path) = req.url.path().strip_prefix(STORAGE_PATH) else {
+                return ResponseTemplate::new(404).set_body_json(
+                    serde_json::json!({"message": "no Route matched with those values"}),
+                );
+            };
+            path.to_owned()
+        } else {
+            req.url.path().to_owned()
+        };
+        let tus = path == "/upload/resumable" || path.starts_with("/upload/resumable/");
+        // The REST routes but list-v2 declare `headers: authSchema` (createDefaultSchema in
+        // supabase/storage `src/http/routes-helper.ts`); TUS and list-v2 do not.
+        let schema = !tus && !path.starts_with("/object/list-v2/");
+        if let Some(refusal) = auth::check_auth(&mut st, req, schema) {
             return refusal;
         }
-        let Some(path) = req.url.path().strip_prefix(STORAGE_PATH) else {
-            return ResponseTemplate::new(404).set_body_json(
-                serde_json::json!({"message": "no Route matched with those values"}),
-            );
-        };
-        let path = path.to_owned();
-        if path == "/upload/resumable" || path.starts_with("/upload/resumable/") {
+        if tus {
             return tus::handle(&mut st, req, &path);
         }
         rest::handle(&mut st, req, &path)
@@ -417,58 +508,8 @@ fn injected(status: u16) -> ResponseTemplate {
     }
 }
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The gateway checks `apikey`; the storage server checks the bearer JWT.
-fn check_auth(st: &mut State, req: &Request) -> Option<ResponseTemplate> {
-    let key = st.key.clone();
-    let refuse = |st: &mut State, t: ResponseTemplate| {
-        st.counts.unauthorized += 1;
-        Some(t)
-    };
-    match header(req, "apikey") {
-        None => {
-            return refuse(
-                st,
-                ResponseTemplate::new(401).set_body_json(serde_json::json!({
-                    "message": "No API key found in request",
-                    "hint": "No `apikey` request header or url param was found."
-                })),
-            )
-        }
-        Some(k) if k != key => {
-            return refuse(
-                st,
-                ResponseTemplate::new(401).set_body_json(serde_json::json!({
-                    "message": "Invalid API key",
-                    "hint": "Double check your Supabase `anon` or `service_role` API key."
-                })),
-            )
-        }
-        Some(_) => {}
-    }
-    let bearer = header(req, "authorization");
-    let new_style = key.starts_with("sb_");
-    let ok = match bearer {
-        Some(b) => b.strip_prefix("Bearer ") == Some(key.as_str()) && !new_style,
-        None => new_style,
-    };
-    if ok {
-        return None;
-    }
-    let message = if new_style {
-        "Invalid Compact JWS"
-    } else if bearer.is_none() {
-        "headers must have required property 'authorization'"
-    } else {
-        "signature verification failed"
-    };
-    refuse(
-        st,
-        storage_error("403", "Unauthorized", message, "AccessDenied"),
-    )
 }
 
 /// Matches the PATCH a "drop the connection" fault is waiting for.

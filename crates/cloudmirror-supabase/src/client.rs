@@ -1,7 +1,13 @@
 //! One function per Supabase Storage endpoint, with authentication and error mapping.
 //!
 //! Every REST call goes through [`RetryPolicy::run`]; TUS `PATCH`/`HEAD` are single attempts
-//! because the resume logic in `upload.rs` decides what to resend.
+//! here because the resume loop in `upload.rs` (itself one [`RetryPolicy::run`] per chunk)
+//! decides what to resend: an outage is ridden out there, resuming from the server's
+//! `Upload-Offset`.
+//!
+//! Every TUS request carries `x-upsert: true`: the server checks it on each request (create,
+//! each `PATCH`, `DELETE`) with that request's own header, so a re-upload over an existing name
+//! needs it on all of them (supabase/storage `src/http/routes/tus/lifecycle.ts`).
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -24,6 +30,23 @@ pub(crate) struct Client {
     http: reqwest::Client,
     pub(crate) settings: Settings,
     pub(crate) retry: RetryPolicy,
+}
+
+/// A page of `POST /object/list-v2/{bucket}`: full names, an opaque cursor.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageV2 {
+    #[serde(rename = "hasNext", default)]
+    pub(crate) has_next: bool,
+    #[serde(rename = "nextCursor")]
+    pub(crate) next_cursor: Option<String>,
+    #[serde(default)]
+    pub(crate) objects: Vec<Entry>,
+}
+
+/// One row the batch delete answers: an object it deleted.
+#[derive(Debug, Deserialize)]
+struct Deleted {
+    name: String,
 }
 
 /// One entry of a listing page: a folder when `id` is null.
@@ -192,16 +215,93 @@ impl Client {
             .await
     }
 
-    /// `DELETE /object/{bucket}` with `{"prefixes": [names]}`; missing names are not errors.
-    pub(crate) async fn delete(&self, names: &[String]) -> Result<(), Error> {
+    /// `POST /object/list-v2/{bucket}` without a delimiter: one page of every object whose full
+    /// name starts with `prefix`, matched case-sensitively (`name LIKE`). `None` when the server
+    /// predates the route (supabase/storage v1.19.0) or has not enabled it for this project.
+    pub(crate) async fn list_v2_page(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<PageV2>, Error> {
+        let url = self.url(&format!("/object/list-v2/{}", self.bucket_path()));
+        let mut body = serde_json::json!({
+            "prefix": prefix,
+            "limit": self.settings.page_size.min(1000),
+        });
+        if let Some(c) = cursor {
+            body["cursor"] = c.into();
+        }
+        self.retry
+            .run("list", || async {
+                let resp = self.request(Method::POST, &url).json(&body).send().await;
+                let resp = resp.map_err(|e| network_error("listing", e))?;
+                let status = resp.status();
+                if !status.is_success() {
+                    let headers = resp.headers().clone();
+                    let bytes = resp.bytes().await.unwrap_or_default();
+                    let err = parse_error(status, &headers, &bytes);
+                    // An older server: its `POST /object/{bucket}/*` upload route takes the
+                    // request as an upload into a bucket named `list-v2` (`Bucket not found`),
+                    // or a route 404; a hosted project not migrated yet: `FeatureNotEnabled`.
+                    if err.kind() == ErrorKind::NotFound
+                        || String::from_utf8_lossy(&bytes).contains("FeatureNotEnabled")
+                    {
+                        return Ok(None);
+                    }
+                    return Err(err.context("listing"));
+                }
+                resp.json::<PageV2>().await.map(Some).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Transient,
+                        BACKEND,
+                        format!("reading a listing page: {e}"),
+                    )
+                })
+            })
+            .await
+    }
+
+    /// `DELETE /object/{bucket}` with `{"prefixes": [names]}`: the names it deleted. The server
+    /// answers only the rows it deleted (`200 []` when none matched).
+    pub(crate) async fn delete(&self, names: &[String]) -> Result<Vec<String>, Error> {
         let url = self.url(&format!("/object/{}", self.bucket_path()));
         let body = serde_json::json!({ "prefixes": names });
         self.retry
-            .run("delete", || {
-                self.send("deleting", self.request(Method::DELETE, &url).json(&body))
+            .run("delete", || async {
+                let resp = self
+                    .send("deleting", self.request(Method::DELETE, &url).json(&body))
+                    .await?;
+                let rows = resp.json::<Vec<Deleted>>().await.map_err(|e| {
+                    Error::new(
+                        ErrorKind::Transient,
+                        BACKEND,
+                        format!("reading the delete answer: {e}"),
+                    )
+                })?;
+                Ok(rows.into_iter().map(|r| r.name).collect())
             })
             .await
-            .map(|_| ())
+    }
+
+    /// `GET /object/info/authenticated/{bucket}/{name}`: whether the object exists under exactly
+    /// this name.
+    pub(crate) async fn exists(&self, name: &str) -> Result<bool, Error> {
+        let url = self.url(&format!(
+            "/object/info/authenticated/{}/{}",
+            self.bucket_path(),
+            url_path(name)
+        ));
+        let res = self
+            .retry
+            .run("object info", || {
+                self.send("checking the object", self.request(Method::GET, &url))
+            })
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET /object/authenticated/{bucket}/{name}`: the response whose body is the object.
@@ -235,9 +335,7 @@ impl Client {
         self.retry
             .run("tus create", || async {
                 let mut req = self
-                    .request(Method::POST, &url)
-                    .header("tus-resumable", TUS_VERSION)
-                    .header("x-upsert", "true")
+                    .tus_request(Method::POST, &url)
                     .header("upload-metadata", &metadata);
                 req = match length {
                     Some(l) => req.header("upload-length", l),
@@ -255,24 +353,47 @@ impl Client {
                             "resumable upload created without a Location",
                         )
                     })?;
-                Ok(self.absolute(location))
+                Ok(self.upload_url(location))
             })
             .await
     }
 
-    /// Resolves a `Location` that may be relative to the storage host.
-    fn absolute(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            return location.to_owned();
-        }
-        match url::Url::parse(&self.settings.base).and_then(|b| b.join(location)) {
-            Ok(u) => u.to_string(),
-            Err(_) => location.to_owned(),
-        }
+    /// A TUS request: `Tus-Resumable` and `x-upsert: true` on every one of them.
+    fn tus_request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.request(method, url)
+            .header("tus-resumable", TUS_VERSION)
+            .header("x-upsert", "true")
     }
 
-    /// One TUS `PATCH` (single attempt): returns the server's new offset. A 409 (offset
-    /// mismatch) is reported as transient so the caller resyncs with `HEAD`.
+    /// The URL of a created upload. A `Location` on another origin than `url` (TLS terminated in
+    /// front of the server, `NODE_ENV=production` forcing `https`, `STORAGE_PUBLIC_URL`) is
+    /// re-based: the upload id (its last segment) under `url`'s storage API, which is where this
+    /// store reached the server that created it.
+    fn upload_url(&self, location: &str) -> String {
+        let Ok(base) = url::Url::parse(&format!("{}/", self.settings.base)) else {
+            return location.to_owned();
+        };
+        let Ok(loc) = base.join(location) else {
+            return location.to_owned();
+        };
+        if loc.origin() == base.origin() {
+            return loc.to_string();
+        }
+        let id = loc
+            .path_segments()
+            .and_then(|mut s| s.rfind(|p| !p.is_empty()))
+            .unwrap_or_default();
+        let rebased = format!("{}/upload/resumable/{id}", self.settings.base);
+        tracing::info!(
+            backend = BACKEND,
+            "the server named the upload {location} (another scheme, host or port than `url`); using {rebased}"
+        );
+        rebased
+    }
+
+    /// One TUS `PATCH` (single attempt): returns the server's new offset. A 409 offset mismatch
+    /// is reported as transient so the caller resyncs with `HEAD`; the 409 "The resource already
+    /// exists" (the upsert check every request runs) is a conflict.
     pub(crate) async fn tus_patch(
         &self,
         upload_url: &str,
@@ -281,15 +402,16 @@ impl Client {
         declare_length: Option<u64>,
     ) -> Result<u64, Error> {
         let mut req = self
-            .request(Method::PATCH, upload_url)
-            .header("tus-resumable", TUS_VERSION)
+            .tus_request(Method::PATCH, upload_url)
             .header(CONTENT_TYPE, "application/offset+octet-stream")
             .header("upload-offset", offset);
         if let Some(l) = declare_length {
             req = req.header("upload-length", l);
         }
         let resp = match self.send("sending a chunk", req.body(data)).await {
-            Err(e) if e.kind() == ErrorKind::Conflict => {
+            Err(e)
+                if e.kind() == ErrorKind::Conflict && !e.message().contains("already exists") =>
+            {
                 return Err(Error::new(
                     ErrorKind::Transient,
                     BACKEND,
@@ -309,9 +431,7 @@ impl Client {
 
     /// TUS `HEAD` (single attempt): the server's offset and declared length.
     pub(crate) async fn tus_head(&self, upload_url: &str) -> Result<TusStatus, Error> {
-        let req = self
-            .request(Method::HEAD, upload_url)
-            .header("tus-resumable", TUS_VERSION);
+        let req = self.tus_request(Method::HEAD, upload_url);
         let resp = self.send("asking for the upload offset", req).await?;
         let offset = header_u64(&resp, "upload-offset").ok_or_else(|| {
             Error::new(
@@ -330,9 +450,7 @@ impl Client {
     pub(crate) async fn tus_terminate(&self, upload_url: &str) -> Result<(), Error> {
         self.retry
             .run("tus terminate", || {
-                let req = self
-                    .request(Method::DELETE, upload_url)
-                    .header("tus-resumable", TUS_VERSION);
+                let req = self.tus_request(Method::DELETE, upload_url);
                 self.send("terminating the resumable upload", req)
             })
             .await

@@ -94,6 +94,18 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
     } else {
         format!("{name}: {text}")
     };
+    // A storage server reached without the gateway: the route schema wants `authorization`,
+    // which an `sb_secret_…` key (sent in `apikey` only) cannot give: only the gateway swaps such
+    // keys for a JWT (supabase/storage `src/http/schemas/auth.ts`).
+    if text.contains("required property 'authorization'") {
+        return Error::new(
+            ErrorKind::Unauthorized,
+            BACKEND,
+            format!(
+                "{shown} (sb_secret_... keys work only through the Supabase API gateway, which turns them into a JWT: point `url` at the gateway (the project URL, or Kong on port 8000 when self-hosted), or set `service_role_key` to the legacy service_role JWT for a storage server reached directly)"
+            ),
+        );
+    }
     let (kind, hint) = match code {
         404 if name == "NoSuchBucket" || text == "Bucket not found" => (
             ErrorKind::NotFound,
@@ -104,10 +116,14 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
             ErrorKind::Unauthorized,
             " (check `service_role_key`: it must be this project's service_role or secret key)",
         ),
+        409 if text.contains("already exists") => (
+            ErrorKind::Conflict,
+            " (an object of this name exists and the server did not take the upload as an upsert)",
+        ),
         409 => (ErrorKind::Conflict, ""),
         413 => (
             ErrorKind::QuotaExceeded,
-            " (the object is larger than the file size limit: raise the project's global file size limit in Storage settings or the bucket's file_size_limit)",
+            " (the object is larger than the file size limit: raise the project's global file size limit in Storage settings, the bucket's file_size_limit, or a self-hosted server's UPLOAD_FILE_SIZE_LIMIT)",
         ),
         429 => (
             ErrorKind::RateLimited {
@@ -199,5 +215,22 @@ mod tests {
             br#"{"statusCode":"404","error":"Bucket not found","message":"Bucket not found","code":"NoSuchBucket"}"#,
         );
         assert!(e.message().contains("`bucket`"), "{e}");
+    }
+
+    #[test]
+    fn secret_key_without_the_gateway_names_service_role_key() {
+        let body = r#"{"statusCode":"400","error":"Error","code":"InvalidRequest","message":"headers must have required property 'authorization'"}"#;
+        let e = parse_error(StatusCode::BAD_REQUEST, &HeaderMap::new(), body.as_bytes());
+        assert_eq!(e.kind(), ErrorKind::Unauthorized);
+        assert!(
+            e.message().contains("gateway") && e.message().contains("service_role_key"),
+            "{e}"
+        );
+        let e = parse_error(
+            StatusCode::CONFLICT,
+            &HeaderMap::new(),
+            b"The resource already exists",
+        );
+        assert_eq!(e.kind(), ErrorKind::Conflict);
     }
 }

@@ -5,10 +5,14 @@
 //! - [`SupabaseStore`]: the [`cloudmirror_contract::Store`]. Every request carries the key in
 //!   `apikey` and `Authorization: Bearer` (new `sb_secret_…` keys: `apikey` only).
 //!   - uploads: bodies that end within the first chunk go through one standard upload with
-//!     `x-upsert: true`; larger ones through TUS resumable uploads in 6 MiB chunks, resuming from
-//!     the server's `Upload-Offset` after a failure (`upload.rs`);
-//!   - listings: `POST /object/list/{bucket}` pages, descending into folders (`list.rs`);
-//!   - deletes: the batch delete, idempotent; downloads: the authenticated object GET.
+//!     `x-upsert: true` (falling back to TUS when the route's own limit refuses them); larger ones
+//!     through TUS resumable uploads in 6 MiB chunks, `x-upsert: true` on every TUS request,
+//!     resuming from the server's `Upload-Offset` after a failure (`upload.rs`);
+//!   - listings: flat, case-sensitive `POST /object/list-v2/{bucket}` pages, or the legacy folder
+//!     listing on servers without it; only keys that start with the prefix exactly (`list.rs`);
+//!   - deletes: the batch delete, idempotent, checked against its answer (a name it did not
+//!     delete and that still exists is an error); downloads: the authenticated object GET.
+//!   - `ETag`s are never reported as checksums (multipart `ETag`s with the S3 backend).
 //! - Errors: Supabase answers HTTP 400 with the real code as a string `statusCode` in the body;
 //!   `error.rs` maps that to the contract's kinds.
 //! - Names: the server refuses non-ASCII and some symbols in object names, so keys are escaped

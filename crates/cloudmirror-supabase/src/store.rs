@@ -105,10 +105,33 @@ impl Store for SupabaseStore {
             .boxed())
     }
 
+    /// The batch delete answers the rows it deleted. A name missing from the answer was either
+    /// not there (fine: `delete` is idempotent) or not deleted (a storage policy hid the row from
+    /// the key, for one): the object's info, asked by its exact name, tells which.
     async fn delete(&self, key: &Key) -> Result<()> {
-        self.client
-            .delete(&[names::encode(key.as_str())])
+        let name = names::encode(key.as_str());
+        let deleted = self
+            .client
+            .delete(std::slice::from_ref(&name))
             .await
-            .map_err(|e| e.context(format!("deleting {key}")))
+            .map_err(|e| e.context(format!("deleting {key}")))?;
+        if deleted.contains(&name) {
+            return Ok(());
+        }
+        let still_there = self
+            .client
+            .exists(&name)
+            .await
+            .map_err(|e| e.context(format!("checking that {key} is gone")))?;
+        if still_there {
+            return Err(Error::new(
+                ErrorKind::Other,
+                BACKEND,
+                format!(
+                    "deleting {key}: the server deleted nothing and the object is still there (does `service_role_key` bypass row-level security? a storage policy may hide it from deletes)"
+                ),
+            ));
+        }
+        Ok(())
     }
 }

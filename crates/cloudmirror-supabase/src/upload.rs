@@ -2,7 +2,9 @@
 //!
 //! The body is read through [`ChunkReader`] in `chunk_size` pieces (6 MiB on the platform), so
 //! memory holds one chunk. If the body ends within the first chunk and fits the standard limit,
-//! it goes out as one `POST /object/{bucket}/{name}` with `x-upsert: true`. Otherwise a TUS upload
+//! it goes out as one `POST /object/{bucket}/{name}` with `x-upsert: true`. A self-hosted server
+//! may hold that route to a lower limit of its own (`UPLOAD_FILE_SIZE_LIMIT_STANDARD`): its 413
+//! sends the same bytes, still in memory, over TUS instead. Otherwise a TUS upload
 //! is created (`Upload-Length` when the size is known, else `Upload-Defer-Length: 1` and the
 //! length is declared on the last `PATCH`: the tus server that Supabase runs supports the
 //! creation-defer-length extension) and each chunk is `PATCH`ed at its offset.
@@ -37,8 +39,16 @@ pub(crate) async fn upload(
     check_len(len, &first)?;
     let first_len = first.data.len() as u64;
     if first.last && first_len <= client.settings.standard_limit {
-        client.upload_standard(name, first.data).await?;
-        return Ok(first_len);
+        match client.upload_standard(name, first.data.clone()).await {
+            Ok(()) => return Ok(first_len),
+            // TUS is not held to the standard route's own limit; if the object is over the
+            // global limit, TUS says so in turn.
+            Err(e) if e.kind() == ErrorKind::QuotaExceeded => tracing::info!(
+                backend = BACKEND,
+                "the standard upload route refused {first_len} bytes as too large (a self-hosted UPLOAD_FILE_SIZE_LIMIT_STANDARD?); sending them over TUS (set standard_upload_limit below that limit to go there directly)"
+            ),
+            Err(e) => return Err(e),
+        }
     }
     let length = if first.last { Some(first_len) } else { len };
     let upload_url = client.tus_create(name, length).await?;

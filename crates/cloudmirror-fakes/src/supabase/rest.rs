@@ -7,6 +7,7 @@ use serde::Deserialize;
 use wiremock::http::Method;
 use wiremock::{Request, ResponseTemplate};
 
+use super::list::{list, list_v2};
 use super::{header, storage_error, valid_name, Bucket, Object, State};
 
 pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTemplate {
@@ -24,6 +25,21 @@ pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTempl
         (&Method::POST, ["bucket"]) => create_bucket(st, req),
         (&Method::GET, ["bucket", id]) => get_bucket(st, id),
         (&Method::POST, ["object", "list", bucket]) => list(st, req, bucket),
+        (&Method::POST, ["object", "list-v2", bucket]) if st.options.list_v2 => {
+            list_v2(st, req, bucket)
+        }
+        // `GET /object/info/authenticated/{bucket}/*` and `/object/info/{bucket}/*`
+        // (supabase/storage `src/http/routes/object/getObjectInfo.ts`).
+        (&Method::GET, ["object", "info", "authenticated", bucket, name @ ..])
+            if !name.is_empty() =>
+        {
+            info(st, bucket, &name.join("/"))
+        }
+        (&Method::GET, ["object", "info", bucket, name @ ..])
+            if !name.is_empty() && *bucket != "public" =>
+        {
+            info(st, bucket, &name.join("/"))
+        }
         (&Method::DELETE, ["object", bucket]) => delete_many(st, req, bucket),
         (&Method::GET, ["object", "authenticated", bucket, name @ ..]) if !name.is_empty() => {
             download(st, bucket, &name.join("/"))
@@ -39,12 +55,24 @@ pub(super) fn handle(st: &mut State, req: &Request, path: &str) -> ResponseTempl
             let upsert = req.method == Method::PUT || header(req, "x-upsert") == Some("true");
             upload(st, req, bucket, &name.join("/"), upsert)
         }
-        _ => ResponseTemplate::new(404).set_body_json(serde_json::json!({
-            "statusCode": "404",
-            "error": "Not Found",
-            "message": format!("Route {} not found", req.method),
-        })),
+        _ => route_not_found(req),
     }
+}
+
+/// An unknown route (`setRestNotFoundHandler`, supabase/storage `src/http/not-found-handler.ts`):
+/// a real 404, the `Route METHOD:url not found` message.
+fn route_not_found(req: &Request) -> ResponseTemplate {
+    let url = req
+        .url
+        .path()
+        .strip_prefix(super::STORAGE_PATH)
+        .unwrap_or(req.url.path());
+    ResponseTemplate::new(404).set_body_json(serde_json::json!({
+        "statusCode": "404",
+        "error": "Not Found",
+        "message": format!("Route {}:{url} not found", req.method),
+        "code": "InvalidRequest",
+    }))
 }
 
 pub(super) fn no_bucket() -> ResponseTemplate {
@@ -92,13 +120,30 @@ pub(super) fn size_limit(st: &State, bucket: &str) -> u64 {
         .map_or(global, |l| l.min(global))
 }
 
-/// Commits an object (standard upload or finished TUS upload).
+/// The limit of standard uploads: the bucket's and global limits, and
+/// `UPLOAD_FILE_SIZE_LIMIT_STANDARD` when set (`getStandardMaxFileSizeLimit` in supabase/storage
+/// `src/storage/uploader.ts`; TUS uses `maxSize` in `src/http/routes/tus/index.ts`, without it).
+pub(super) fn standard_size_limit(st: &State, bucket: &str) -> u64 {
+    let limit = size_limit(st, bucket);
+    st.options
+        .standard_upload_limit
+        .filter(|l| *l > 0)
+        .map_or(limit, |l| l.min(limit))
+}
+
+/// The quoted MD5 `ETag` a whole-object write gets.
+pub(super) fn md5_etag(data: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(Md5::digest(data)))
+}
+
+/// Commits an object (standard upload or finished TUS upload) with its backend `etag`.
 pub(super) fn commit(
     st: &mut State,
     bucket: &str,
     name: &str,
     data: Bytes,
     mimetype: &str,
+    etag: String,
 ) -> uuid::Uuid {
     let now = Utc::now();
     let key = (bucket.to_owned(), name.to_owned());
@@ -109,6 +154,7 @@ pub(super) fn commit(
         Object {
             id,
             data,
+            etag,
             mimetype: mimetype.to_owned(),
             created_at,
             updated_at: now,
@@ -172,7 +218,6 @@ fn get_bucket(st: &State, id: &str) -> ResponseTemplate {
         "name": id,
         "owner": "",
         "public": b.public,
-        "type": "STANDARD",
         "file_size_limit": b.file_size_limit,
         "allowed_mime_types": null,
         "created_at": created,
@@ -194,7 +239,26 @@ fn upload(
     if !valid_name(name) {
         return invalid_key(name);
     }
-    if req.body.len() as u64 > size_limit(st, bucket) {
+    let content_type = header(req, "content-type").unwrap_or("application/octet-stream");
+    let (data, mimetype) = if content_type.starts_with("multipart/form-data") {
+        let Some(part) = super::multipart::file_part(content_type, &req.body) else {
+            return storage_error(
+                "400",
+                "InvalidRequest",
+                "No content provided",
+                "InvalidRequest",
+            );
+        };
+        let mimetype = part
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        (Bytes::from(part.data), mimetype)
+    } else {
+        (Bytes::from(req.body.clone()), content_type.to_owned())
+    };
+    // A body over the standard limit is `EntityTooLarge` (`fileUploadFromRequest`, supabase/storage
+    // `src/storage/uploader.ts`: a known `Content-Length`, or the multipart file truncated).
+    if data.len() as u64 > standard_size_limit(st, bucket) {
         return too_large();
     }
     if !upsert
@@ -204,99 +268,12 @@ fn upload(
     {
         return duplicate();
     }
-    let mimetype = header(req, "content-type").unwrap_or("application/octet-stream");
-    let mimetype = mimetype.to_owned();
-    let id = commit(st, bucket, name, Bytes::from(req.body.clone()), &mimetype);
+    let etag = md5_etag(&data);
+    let id = commit(st, bucket, name, data, &mimetype, etag);
     ResponseTemplate::new(200).set_body_json(serde_json::json!({
         "Id": id.to_string(),
         "Key": format!("{bucket}/{name}"),
     }))
-}
-
-fn list(st: &mut State, req: &Request, bucket: &str) -> ResponseTemplate {
-    #[derive(Deserialize)]
-    struct Body {
-        prefix: Option<String>,
-        limit: Option<usize>,
-        offset: Option<usize>,
-    }
-    st.counts.lists += 1;
-    let Ok(body) = serde_json::from_slice::<Body>(&req.body) else {
-        return storage_error(
-            "400",
-            "Error",
-            "body must be a JSON object",
-            "InvalidRequest",
-        );
-    };
-    let Some(prefix) = body.prefix else {
-        return storage_error(
-            "400",
-            "Error",
-            "body must have required property 'prefix'",
-            "InvalidRequest",
-        );
-    };
-    let mut dir = prefix.trim_end_matches('/').to_owned();
-    if !dir.is_empty() {
-        dir.push('/');
-    }
-    // Children one level below `dir`: folders once, files with their metadata, sorted by name.
-    // Keyed by (name, is_file): a folder and a file may share a name.
-    let mut entries: std::collections::BTreeMap<(String, bool), serde_json::Value> =
-        std::collections::BTreeMap::new();
-    for ((b, name), obj) in &st.objects {
-        if b != bucket {
-            continue;
-        }
-        let Some(rest) = name.strip_prefix(&dir) else {
-            continue;
-        };
-        if let Some((folder, _)) = rest.split_once('/') {
-            entries
-                .entry((folder.to_owned(), false))
-                .or_insert_with(|| {
-                    serde_json::json!({
-                        "name": folder,
-                        "id": null,
-                        "updated_at": null,
-                        "created_at": null,
-                        "last_accessed_at": null,
-                        "metadata": null,
-                    })
-                });
-        } else {
-            let updated = obj.updated_at.to_rfc3339();
-            let etag = format!("\"{}\"", hex::encode(Md5::digest(&obj.data)));
-            let last_modified = obj
-                .updated_at
-                .format("%a, %d %b %Y %H:%M:%S GMT")
-                .to_string();
-            entries.insert(
-                (rest.to_owned(), true),
-                serde_json::json!({
-                    "name": rest,
-                    "id": obj.id.to_string(),
-                    "updated_at": updated,
-                    "created_at": obj.created_at.to_rfc3339(),
-                    "last_accessed_at": updated,
-                    "metadata": {
-                        "eTag": etag,
-                        "size": obj.data.len(),
-                        "mimetype": obj.mimetype,
-                        "cacheControl": "max-age=3600",
-                        "lastModified": last_modified,
-                        "contentLength": obj.data.len(),
-                        "httpStatusCode": 200,
-                    },
-                }),
-            );
-        }
-    }
-    let limit = body.limit.unwrap_or(100).min(st.options.max_list_limit);
-    let offset = body.offset.unwrap_or(0);
-    let page: Vec<serde_json::Value> = entries.into_values().skip(offset).take(limit).collect();
-    ResponseTemplate::new(200).set_body_json(page)
 }
 
 fn delete_many(st: &mut State, req: &Request, bucket: &str) -> ResponseTemplate {
@@ -316,18 +293,29 @@ fn delete_many(st: &mut State, req: &Request, bucket: &str) -> ResponseTemplate 
             )
         }
     };
+    // Only the rows deleted come back: `200 []` when no name matched (`deleteObjects` in
+    // supabase/storage `src/storage/object.ts`).
     let mut deleted = Vec::new();
     for name in body.prefixes {
+        let key = (bucket.to_owned(), name.clone());
+        if st.delete_denied.contains(&key) {
+            continue;
+        }
         if let Some(obj) = st.objects.remove(&(bucket.to_owned(), name.clone())) {
+            // `DELETE ... RETURNING *` (supabase/storage `src/storage/database/pg.ts`,
+            // `deleteObjects`) serialized through `objectSchema` (`src/storage/schemas/object.ts`).
             deleted.push(serde_json::json!({
                 "bucket_id": bucket,
                 "name": name,
                 "id": obj.id.to_string(),
                 "owner": null,
+                "owner_id": null,
+                "version": obj.id.to_string(),
                 "updated_at": obj.updated_at.to_rfc3339(),
                 "created_at": obj.created_at.to_rfc3339(),
                 "last_accessed_at": obj.updated_at.to_rfc3339(),
-                "metadata": { "size": obj.data.len(), "mimetype": obj.mimetype },
+                "metadata": object_metadata(obj.data.len(), &obj.etag, &obj.mimetype, obj.updated_at),
+                "user_metadata": null,
             }));
         }
     }
@@ -343,10 +331,7 @@ fn download(st: &mut State, bucket: &str, name: &str) -> ResponseTemplate {
         return storage_error("404", "not_found", "Object not found", "NoSuchKey");
     };
     ResponseTemplate::new(200)
-        .insert_header(
-            "etag",
-            format!("\"{}\"", hex::encode(Md5::digest(&obj.data))).as_str(),
-        )
+        .insert_header("etag", obj.etag.as_str())
         .insert_header(
             "last-modified",
             obj.updated_at
@@ -356,4 +341,50 @@ fn download(st: &mut State, bucket: &str, name: &str) -> ResponseTemplate {
         )
         .insert_header("cache-control", "max-age=3600")
         .set_body_raw(obj.data.to_vec(), &obj.mimetype)
+}
+
+/// An object's `metadata` column as the backend fills it (`ObjectMetadata` in supabase/storage
+/// `src/storage/backend/adapter.ts`).
+pub(super) fn object_metadata(
+    size: usize,
+    etag: &str,
+    mimetype: &str,
+    updated_at: chrono::DateTime<Utc>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "eTag": etag,
+        "size": size,
+        "mimetype": mimetype,
+        "cacheControl": "no-cache",
+        "lastModified": updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        "contentLength": size,
+        "httpStatusCode": 200,
+    })
+}
+
+/// `GET /object/info/...`: the object's row (`InfoRenderer`, supabase/storage
+/// `src/storage/renderer/info.ts`), `NoSuchKey` when the exact name does not exist.
+fn info(st: &mut State, bucket: &str, name: &str) -> ResponseTemplate {
+    st.counts.infos += 1;
+    if !st.buckets.contains_key(bucket) {
+        return no_bucket();
+    }
+    let Some(obj) = st.objects.get(&(bucket.to_owned(), name.to_owned())) else {
+        return storage_error("404", "not_found", "Object not found", "NoSuchKey");
+    };
+    ResponseTemplate::new(200)
+        .set_body_json(serde_json::json!({
+            "id": obj.id.to_string(),
+            "name": name,
+            "version": obj.id.to_string(),
+            "bucket_id": bucket,
+            "size": obj.data.len(),
+            "content_type": obj.mimetype,
+            "cache_control": "no-cache",
+            "etag": obj.etag,
+            "metadata": null,
+            "last_modified": obj.updated_at.to_rfc3339(),
+            "created_at": obj.created_at.to_rfc3339(),
+        }))
+        .insert_header("etag", obj.etag.as_str())
 }
