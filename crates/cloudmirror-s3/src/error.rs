@@ -150,7 +150,11 @@ where
     if matches!(failure, S3Failure::Dispatch(_)) {
         // No answer: refused, reset, TLS. The shared mapping keeps the root cause and never
         // retries a certificate the client does not trust.
-        return Error::transport(BACKEND, format_args!("{what}: could not reach the server"), err);
+        return Error::transport(
+            BACKEND,
+            format_args!("{what}: could not reach the server"),
+            err,
+        );
     }
     let kind = match &failure {
         S3Failure::Service { status, code, .. } => parse_error(*status, code.as_deref()),

@@ -141,7 +141,7 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
 /// A network-level failure (connect, timeout, reset): always worth retrying.
 pub(crate) fn network_error(what: &str, err: reqwest::Error) -> Error {
     // reqwest's Display may include the URL, never headers; our URLs carry no secrets.
-    Error::new(ErrorKind::Transient, BACKEND, format!("{what}: {err}")).with_source(err)
+    Error::transport(BACKEND, what, err)
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
