@@ -1,14 +1,14 @@
 //! `cargo xtask ci`: what CI runs, and what the README's test command is.
 //!
 //! fmt check, clippy with `-D warnings`, provisioning of test services, then every test (the
-//! ignored 1 GiB memory test included). Under `CI=true` a service that cannot be provisioned is a
+//! ignored 1 GiB memory test included) and the providers' official SDKs against the fakes. Under `CI=true` a service that cannot be provisioned is a
 //! failure; elsewhere the tests that need it are listed as skipped.
 
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::provision;
+use crate::{provision, sdk};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
@@ -61,6 +61,18 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &env_refs,
     )?;
     step("doc tests", &["test", "--workspace", "--doc"], &env_refs)?;
+    // The providers' official SDKs against the fakes: a fake that refuses what a real client
+    // sends, or answers what it cannot parse, fails CI.
+    println!("xtask ci: official SDKs against the fakes (cargo xtask sdk)");
+    match sdk::prepare() {
+        Ok(python) => sdk::run_with(&python, &[])?,
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and the official SDKs cannot be installed: {why:#}")
+        }
+        Err(why) => skipped.push(format!(
+            "official SDKs against the fakes (xtask/sdk): {why:#}"
+        )),
+    }
     if quick {
         skipped.push("the 1 GiB flat-memory test (--quick)".into());
     } else {

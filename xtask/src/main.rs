@@ -15,7 +15,7 @@ use std::process::ExitCode;
 const TASKS: &[(&str, &str)] = &[
     (
         "ci",
-        "fmt check, clippy -D warnings, provision test services (s3s-fs, PostgreSQL), every test",
+        "fmt check, clippy -D warnings, provision test services (s3s-fs, PostgreSQL), every test, official SDKs vs fakes",
     ),
     (
         "contract",

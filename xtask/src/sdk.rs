@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::targets::Fakes;
 
 /// The providers that have an SDK script, in run order.
-pub(crate) const SDK_PROVIDERS: &[&str] = &["dropbox", "gdrive", "s3", "supabase"];
+pub(crate) const SDK_PROVIDERS: &[&str] = &["dropbox", "supabase"];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let python = prepare()?;
