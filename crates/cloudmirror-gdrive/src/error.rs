@@ -46,6 +46,22 @@ pub(crate) fn protocol(msg: impl Into<String>) -> Error {
     GdriveError::Protocol(msg.into()).into_error()
 }
 
+/// The status and first `reason` of a Drive error answer, kept as the contract error's source so
+/// the adapter can branch on Drive's reason (never on messages).
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {status} {reason}")]
+pub(crate) struct DriveReason {
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+}
+
+/// Whether `e` is a Drive answer with this status and reason.
+pub(crate) fn has_reason(e: &Error, status: u16, reason: &str) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<DriveReason>())
+        .is_some_and(|r| r.status == status && r.reason == reason)
+}
+
 #[derive(Deserialize)]
 struct Envelope {
     error: Option<Body>,
@@ -110,7 +126,10 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
         msg.push_str(" — ");
         msg.push_str(QUOTA_HINT);
     }
-    Error::new(kind, BACKEND, msg)
+    Error::new(kind, BACKEND, msg).with_source(DriveReason {
+        status: code,
+        reason,
+    })
 }
 
 #[cfg(test)]

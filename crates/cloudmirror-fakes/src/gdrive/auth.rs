@@ -66,8 +66,8 @@ pub(crate) fn token_endpoint(st: &mut State, req: &Request) -> ResponseTemplate 
             "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
         );
     }
-    st.last_subject = subject;
-    let (token, life) = st.issue_token();
+    st.last_subject.clone_from(&subject);
+    let (token, life) = st.issue_token(subject);
     ResponseTemplate::new(200).set_body_json(json!({
         "access_token": token,
         "expires_in": life,
@@ -77,11 +77,20 @@ pub(crate) fn token_endpoint(st: &mut State, req: &Request) -> ResponseTemplate 
 
 /// Whether the request carries a currently valid `Authorization: Bearer` token.
 pub(crate) fn authorized(st: &State, req: &Request) -> bool {
+    bearer(req).is_some_and(|t| st.token_valid(t))
+}
+
+/// Whether the request acts as a Workspace user through domain-wide delegation (its token was
+/// issued for a JWT with `sub`), rather than as the bare service account.
+pub(crate) fn delegated(st: &State, req: &Request) -> bool {
+    bearer(req).is_some_and(|t| st.token_delegated(t))
+}
+
+fn bearer(req: &Request) -> Option<&str> {
     req.headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| st.token_valid(t))
 }
 
 /// The JSON error Drive returns for a missing, invalid or expired token.

@@ -11,7 +11,7 @@ use wiremock::{Request, ResponseTemplate};
 
 use super::query::{self, Cond};
 use super::state::{File, State};
-use super::{drive_error, FOLDER_MIME};
+use super::{drive_error, SharedDriveRole, FOLDER_MIME};
 
 /// Fields `files.get`/`create`/`update` return without `fields`.
 pub(crate) const DEFAULT_FILE_FIELDS: &[&str] = &["kind", "id", "name", "mimeType"];
@@ -220,7 +220,28 @@ pub(crate) fn check_new(
             ))
         }
     };
+    // A file outside every shared drive is owned by its creator, and service accounts cannot own
+    // files: "Service accounts don't have storage quota and can't own any files. Instead, they
+    // must upload files and folders into shared drives, or use OAuth 2.0 to upload items on behalf
+    // of a human user" (Drive API guide, "Shared drives overview",
+    // https://developers.google.com/workspace/drive/api/guides/about-shareddrives). Drive answers
+    // 403 storageQuotaExceeded (message as seen in Jumbo810/Upload_Github_Artifacts_TO_GDrive#22).
+    // Folders hold no content and are not refused. Domain-wide delegation acts as a user.
+    let in_shared_drive = st.files.get(&parent).is_some_and(|f| f.drive_id.is_some());
+    if mime != FOLDER_MIME && !in_shared_drive && !super::auth::delegated(st, req) {
+        return Err(super::upload::quota_error());
+    }
     Ok((name, parent, mime))
+}
+
+/// 403 `insufficientFilePermissions`, Drive's answer to a change the caller's role does not allow
+/// (shape as Drive sends it: tidyverse/googledrive#298, breakdowns/slam-mirrorbot#386).
+fn insufficient_permissions() -> ResponseTemplate {
+    drive_error(
+        403,
+        "insufficientFilePermissions",
+        "The user does not have sufficient permissions for this file.",
+    )
 }
 
 /// `POST /drive/v3/files` (metadata only: folders and empty files).
@@ -236,6 +257,11 @@ pub(crate) fn create(st: &mut State, req: &Request) -> ResponseTemplate {
     if mime != FOLDER_MIME && st.quota_exceeded {
         return super::upload::quota_error();
     }
+    if mime != FOLDER_MIME {
+        if let Some(r) = super::upload::over_daily_cap(st) {
+            return r;
+        }
+    }
     let id = st.insert(&name, &parent, &mime, Bytes::new());
     respond_file(st, req, &id, None)
 }
@@ -249,6 +275,15 @@ pub(crate) fn update(st: &mut State, req: &Request, id: &str) -> ResponseTemplat
         Ok(m) => m,
         Err(_) => return bad_request("fake: the body must be a JSON object"),
     };
+    // In a shared drive, trashing needs the Content manager (`fileOrganizer`) role or more
+    // ("Roles and permissions": a Contributor, `writer`, can edit but not trash).
+    let in_shared_drive = st.files.get(id).is_some_and(|f| f.drive_id.is_some());
+    if meta.contains_key("trashed")
+        && in_shared_drive
+        && st.opts.shared_drive_role == SharedDriveRole::Writer
+    {
+        return insufficient_permissions();
+    }
     apply_meta(st, id, &meta);
     respond_file(st, req, id, None)
 }
@@ -269,8 +304,14 @@ pub(crate) fn apply_meta(st: &mut State, id: &str, meta: &Map<String, Value>) {
 
 /// `DELETE /drive/v3/files/{id}`: permanent, 204.
 pub(crate) fn delete(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
-    if let Err(r) = visible(st, req, id) {
-        return r;
+    match visible(st, req, id) {
+        Err(r) => return r,
+        // files.delete (Drive v3 reference): "If the file belongs to a shared drive, the user
+        // must be an `organizer` on the parent folder." A Content manager may only trash.
+        Ok(f) if f.drive_id.is_some() && st.opts.shared_drive_role != SharedDriveRole::Organizer => {
+            return insufficient_permissions()
+        }
+        Ok(_) => {}
     }
     st.delete_tree(id);
     ResponseTemplate::new(204)

@@ -20,6 +20,22 @@ pub(crate) fn quota_error() -> ResponseTemplate {
     )
 }
 
+/// Drive's answer to a new upload once the user's 750 GB of the day are used up. Google documents
+/// the cap (Shared drives limits, https://support.google.com/a/answer/7338880: "Users who reach
+/// the 750-GB limit [...] cannot upload additional files that day. Uploads that are in progress
+/// will complete") but not the answer; users see 403 `userRateLimitExceeded`, "User rate limit
+/// exceeded." (rclone/rclone#1591, labbots/google-drive-upload#192), which rclone's
+/// `--drive-stop-on-upload-limit` keys on (backend/drive/drive.go, `shouldRetry`).
+pub(crate) fn over_daily_cap(st: &State) -> Option<ResponseTemplate> {
+    (st.uploaded_today >= st.opts.daily_upload_cap).then(|| {
+        drive_error(
+            403,
+            "userRateLimitExceeded",
+            "User rate limit exceeded.",
+        )
+    })
+}
+
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -37,6 +53,12 @@ pub(crate) fn start(st: &mut State, req: &Request, id: Option<&str>) -> Response
     }
     if st.quota_exceeded {
         return quota_error();
+    }
+    if let Some(r) = over_daily_cap(st) {
+        return r;
+    }
+    if param(req, "uploadType").as_deref() != Some("resumable") {
+        st.bytes_received += req.body.len() as u64;
     }
     let (meta, media) = match param(req, "uploadType").as_deref() {
         Some("multipart") => {
@@ -67,6 +89,7 @@ fn finish(
     target: Target,
     data: Bytes,
 ) -> Result<String, ResponseTemplate> {
+    st.uploaded_today += data.len() as u64;
     match target {
         Target::Create(meta) => {
             let (name, parent, mime) = check_new(st, req, &meta)?;
@@ -219,6 +242,7 @@ pub(crate) fn session(st: &mut State, req: &Request) -> ResponseTemplate {
             "Invalid request. The number of bytes uploaded is required to be equal or greater than {CHUNK_GRANULARITY}, except for the final request (it's recommended to be the exact multiple of {CHUNK_GRANULARITY}). The received request contained {len} bytes"
         ));
     }
+    st.bytes_received += len;
     // Bytes of this chunk the server has not stored yet.
     let skip = (received - first) as usize;
     let new = req.body.get(skip..).unwrap_or_default();
