@@ -276,7 +276,8 @@ impl Client {
             // files.delete: "If the file belongs to a shared drive, the user must be an
             // organizer on the parent folder"; others get 403 insufficientFilePermissions.
             Err(e)
-                if self.drive_id.is_some() && has_reason(&e, 403, "insufficientFilePermissions") =>
+                if self.drive_id.is_some()
+                    && has_reason(&e, 403, "insufficientFilePermissions") =>
             {
                 self.trash(id).await
             }

@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::QuotaExceeded);
         assert!(e.message().contains("750 GB a day"), "{e}");
         // Once concluded, later refusals fail at once; a success starts over.
-        assert_eq!(cap.judge(refusal(), budget).kind(), ErrorKind::QuotaExceeded);
+        assert_eq!(
+            cap.judge(refusal(), budget).kind(),
+            ErrorKind::QuotaExceeded
+        );
         cap.upload_succeeded();
         assert!(cap.judge(refusal(), budget).is_retryable());
     }
@@ -108,7 +111,10 @@ mod tests {
         let budget = Duration::from_secs(10);
         assert!(cap.judge(refusal(), budget).is_retryable());
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(cap.judge(refusal(), budget).kind(), ErrorKind::QuotaExceeded);
+        assert_eq!(
+            cap.judge(refusal(), budget).kind(),
+            ErrorKind::QuotaExceeded
+        );
     }
 
     #[test]

@@ -140,8 +140,14 @@ async fn a_service_account_cannot_upload_into_a_my_drive_folder() {
         let err = upload(&s, "q/x.bin", &data(7, len)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::QuotaExceeded, "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("Service Accounts do not have storage quota"), "{msg}");
-        assert!(msg.contains("shared drive") && msg.contains("shared_drive_id"), "{msg}");
+        assert!(
+            msg.contains("Service Accounts do not have storage quota"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("shared drive") && msg.contains("shared_drive_id"),
+            "{msg}"
+        );
     }
     assert!(fake.object_keys().is_empty());
     // Domain-wide delegation acts as a Workspace user, who owns what it uploads.

@@ -40,8 +40,15 @@ async fn a_20_second_outage_mid_multipart_upload_is_ridden_out_without_resending
         .expect("the upload rides the outage out");
     assert!(started.elapsed() >= Duration::from_secs(20));
     assert!(fake.outage_refusals() >= 3, "{}", fake.outage_refusals());
-    assert_eq!(fake.object("daily/outage.bin").expect("stored"), body.to_vec());
-    assert_eq!(fake.request_count(S3Op::CreateMultipartUpload), 1, "not restarted");
+    assert_eq!(
+        fake.object("daily/outage.bin").expect("stored"),
+        body.to_vec()
+    );
+    assert_eq!(
+        fake.request_count(S3Op::CreateMultipartUpload),
+        1,
+        "not restarted"
+    );
     assert_eq!(
         fake.request_count(S3Op::UploadPart),
         5,

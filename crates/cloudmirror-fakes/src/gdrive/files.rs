@@ -345,7 +345,9 @@ pub(crate) fn delete(st: &mut State, req: &Request, id: &str) -> ResponseTemplat
         Err(r) => return r,
         // files.delete (Drive v3 reference): "If the file belongs to a shared drive, the user
         // must be an `organizer` on the parent folder." A Content manager may only trash.
-        Ok(f) if f.drive_id.is_some() && st.opts.shared_drive_role != SharedDriveRole::Organizer => {
+        Ok(f)
+            if f.drive_id.is_some() && st.opts.shared_drive_role != SharedDriveRole::Organizer =>
+        {
             return insufficient_permissions()
         }
         Ok(_) => {}

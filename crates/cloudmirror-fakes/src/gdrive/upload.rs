@@ -21,19 +21,14 @@ pub(crate) fn quota_error() -> ResponseTemplate {
 }
 
 /// Drive's answer to a new upload once the user's 750 GB of the day are used up. Google documents
-/// the cap (Shared drives limits, https://support.google.com/a/answer/7338880: "Users who reach
+/// the cap (Shared drives limits, <https://support.google.com/a/answer/7338880>: "Users who reach
 /// the 750-GB limit [...] cannot upload additional files that day. Uploads that are in progress
 /// will complete") but not the answer; users see 403 `userRateLimitExceeded`, "User rate limit
 /// exceeded." (rclone/rclone#1591, labbots/google-drive-upload#192), which rclone's
 /// `--drive-stop-on-upload-limit` keys on (backend/drive/drive.go, `shouldRetry`).
 pub(crate) fn over_daily_cap(st: &State) -> Option<ResponseTemplate> {
-    (st.uploaded_today >= st.opts.daily_upload_cap).then(|| {
-        drive_error(
-            403,
-            "userRateLimitExceeded",
-            "User rate limit exceeded.",
-        )
-    })
+    (st.uploaded_today >= st.opts.daily_upload_cap)
+        .then(|| drive_error(403, "userRateLimitExceeded", "User rate limit exceeded."))
 }
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {

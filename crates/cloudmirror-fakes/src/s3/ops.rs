@@ -258,8 +258,13 @@ fn get_object(state: &State, key: &str, req: &Request, head: bool) -> ResponseTe
         None => None,
         Some(Ok(r)) => Some(r),
         Some(Err(())) => {
-            return error(416, "InvalidRange", "The requested range is not satisfiable", head)
-                .insert_header("content-range", format!("bytes */{total}").as_str())
+            return error(
+                416,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+                head,
+            )
+            .insert_header("content-range", format!("bytes */{total}").as_str())
         }
     };
     let mut resp = ResponseTemplate::new(if range.is_some() { 206 } else { 200 })
@@ -299,7 +304,9 @@ fn parse_range(value: &str, total: u64) -> Result<(u64, u64), ()> {
         let last = if b.is_empty() {
             total.saturating_sub(1)
         } else {
-            b.parse::<u64>().map_err(|_| ())?.min(total.saturating_sub(1))
+            b.parse::<u64>()
+                .map_err(|_| ())?
+                .min(total.saturating_sub(1))
         };
         (first, last)
     };
