@@ -20,10 +20,16 @@
 //!   stored), every non-final chunk a multiple of 256 KiB, `bytes */N` status probes, `DELETE` to
 //!   cancel. A file appears only when its last byte arrives.
 //!
-//! Duplicate names are allowed, as on Drive. `size` is a JSON string. In shared-drive mode
-//! ([`FakeGdriveOptions::shared_drive_id`]) every file carries `driveId`, requests on them without
-//! `supportsAllDrives=true` get 404, and listings must say `corpora=drive`, `driveId=…`,
-//! `includeItemsFromAllDrives=true` and `supportsAllDrives=true`.
+//! Duplicate names are allowed, as on Drive. `size` is a JSON string. By default the backup
+//! folder is in a shared drive ([`FakeGdriveOptions::shared_drive_id`]), where users must put it:
+//! every file carries `driveId`, requests on them without `supportsAllDrives=true` get 404, and
+//! listings must say `corpora=drive`, `driveId=…`, `includeItemsFromAllDrives=true` and
+//! `supportsAllDrives=true`. Outside shared drives, a service account without domain-wide
+//! delegation cannot create files (403 `storageQuotaExceeded`, as on Drive). In a shared drive,
+//! permanent deletes need the Manager role and trashing the Content manager role
+//! ([`FakeGdriveOptions::shared_drive_role`], 403 `insufficientFilePermissions`). New uploads past
+//! [`FakeGdriveOptions::daily_upload_cap`] get 403 `userRateLimitExceeded`. `alt=media` honours a
+//! `Range` header (206). Outages: [`FakeGdrive::outage_after`].
 //!
 //! Fault injection: [`FakeGdrive::fail_next`] (any request kind, any status, Drive-shaped error
 //! reasons), [`FakeGdrive::fail_next_chunks`] (a chunk is lost, or half of it is stored, then an

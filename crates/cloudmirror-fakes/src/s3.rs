@@ -7,7 +7,7 @@
 //! 403 `SignatureDoesNotMatch`), `x-amz-content-sha256` and `x-amz-checksum-sha256` matching the
 //! body, parts of at least 5 MiB except the last, part numbers 1–10,000, `ETag`s and checksums on
 //! completion, parts invisible until completion, at most 1,000 keys per `DeleteObjects` and a
-//! checksum on it. Faults can be injected (the next N requests fail with a status), and outages
+//! checksum on it, ranged `GetObject` (206/416). Faults can be injected (the next N requests fail with a status), and outages
 //! scheduled ([`FakeS3::outage_after`]: every request `503` for a while).
 
 mod listing;
