@@ -36,9 +36,16 @@ impl GdriveError {
     }
 }
 
-/// A reqwest error without its URL (session URIs work like signed URLs).
+/// A reqwest error without its URL (session URIs work like signed URLs). Failures without an
+/// answer go through the contract's one mapping ([`Error::transport`]): an untrusted certificate
+/// fails at once and the root cause ends the message; a request that cannot be built is invalid
+/// input.
 pub(crate) fn transport(e: reqwest::Error) -> Error {
-    GdriveError::Transport(e.without_url()).into_error()
+    let e = e.without_url();
+    if e.is_builder() {
+        return GdriveError::Transport(e).into_error();
+    }
+    Error::transport(BACKEND, "request failed", e)
 }
 
 /// A success response with an unexpected shape.
