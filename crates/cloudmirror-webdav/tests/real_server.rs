@@ -1,0 +1,334 @@
+//! The contract suite and the WebDAV adapter's own rules against a real WebDAV server: `wsgidav`
+//! (PyPI), started per test on 127.0.0.1 with a temporary root folder and one Basic-auth user.
+//!
+//! The program comes from `CLOUDMIRROR_WSGIDAV`, `target/webdav-venv/bin/wsgidav` (where
+//! `cargo xtask ci` installs it) or `PATH`. Without it the tests print one "skipped" line, except
+//! under `CI=true`, where a missing server is a failure.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cloudmirror_contract::testkit::{data, unique_prefix, CASES};
+use cloudmirror_contract::{
+    ByteSize, ByteStream, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
+};
+use cloudmirror_webdav::{WebdavConfig, WebdavStore};
+use futures::stream::{self, StreamExt};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "cloudmirror-test-pw";
+/// The store's folder under the server's root.
+const FOLDER: &str = "backups";
+
+/// A running `wsgidav`; killed (its folder removed) on drop.
+struct Wsgidav {
+    child: Option<Child>,
+    binary: PathBuf,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Wsgidav {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Wsgidav {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/dav/{FOLDER}/", self.port)
+    }
+
+    /// The store's folder on disk.
+    fn folder(&self) -> PathBuf {
+        self.dir.path().join("root").join(FOLDER)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("wsgidav.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server (again) on the same port and folder, and waits until it accepts connections.
+    fn start(&mut self) {
+        let config = serde_like_json(self.port, &self.dir.path().join("root"));
+        let config_path = self.dir.path().join("wsgidav.json");
+        std::fs::write(&config_path, config).expect("config file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("wsgidav.log"))
+            .expect("log file");
+        let child = Command::new(&self.binary)
+            .arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "wsgidav did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The server's configuration (wsgidav 4.x keys, `wsgidav/default_conf.py`): Basic auth only,
+/// one user, the root folder mounted at `/dav`.
+fn serde_like_json(port: u16, root: &Path) -> String {
+    let root = root
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    format!(
+        r#"{{
+  "host": "127.0.0.1",
+  "port": {port},
+  "provider_mapping": {{ "/dav": "{root}" }},
+  "http_authenticator": {{ "accept_basic": true, "accept_digest": false, "default_to_digest": false }},
+  "simple_dc": {{ "user_mapping": {{ "*": {{ "{USER}": {{ "password": "{PASSWORD}" }} }} }} }},
+  "verbose": 2
+}}"#
+    )
+}
+
+fn find_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CLOUDMIRROR_WSGIDAV") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "CLOUDMIRROR_WSGIDAV={} is not a file",
+            path.display()
+        );
+        return Some(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/webdav-venv/bin/wsgidav");
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("wsgidav"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    std::iter::once(venv).chain(on_path).find(|p| p.is_file())
+}
+
+/// Starts `wsgidav`, or returns `None` (after printing why) when it is not installed.
+fn start_server(test: &str) -> Option<Wsgidav> {
+    let Some(binary) = find_binary() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "wsgidav not found and CI=true: `cargo xtask ci` installs it (pip install wsgidav cheroot \
+             into target/webdav-venv)"
+        );
+        println!("{test}: skipped: wsgidav not found (run `cargo xtask ci`, which installs it)");
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("root").join(FOLDER)).expect("root folder");
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut server = Wsgidav {
+        child: None,
+        binary,
+        port,
+        dir,
+    };
+    server.start();
+    Some(server)
+}
+
+async fn store_for(server: &Wsgidav) -> WebdavStore {
+    let mut c = WebdavConfig::new(server.url(), USER, PASSWORD.to_owned().into());
+    c.chunk_size = Some(ByteSize(64 * 1024));
+    WebdavStore::new_with_retry(c, RetryPolicy::fast())
+        .await
+        .unwrap_or_else(|e| panic!("opening the store: {e}\nserver log:\n{}", server.log()))
+}
+
+/// Runs one contract case against a fresh server (or prints why it was skipped).
+async fn run_case(name: &str) {
+    let test = format!("contract case {name} against wsgidav");
+    let Some(server) = start_server(&test) else {
+        return;
+    };
+    let Some(&(_, case)) = CASES.iter().find(|(n, _)| *n == name) else {
+        panic!("no contract case named {name}");
+    };
+    let store: Arc<dyn Store> = Arc::new(store_for(&server).await);
+    if let Err(e) = tokio::spawn(case(store, unique_prefix())).await {
+        panic!("{test} failed: {e}\nserver log:\n{}", server.log());
+    }
+}
+
+// One `#[tokio::test]` per contract case (the contract's own list), so a failure names its case.
+cloudmirror_contract::contract_cases_with!(run_case);
+
+/// The files (not folders) under `dir` on disk, as `/`-separated relative paths, sorted.
+fn files_on_disk(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A body that yields `head`, signals, waits for `release`, then yields `tail`.
+fn gated(
+    head: Bytes,
+    tail: Bytes,
+) -> (
+    ByteStream,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let body = stream::once(async move { Ok(head) })
+        .chain(stream::once(async move {
+            let _ = reached_tx.send(());
+            let _ = release_rx.await;
+            Ok(tail)
+        }))
+        .boxed();
+    (body, reached_rx, release_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_temporary_name_then_move_and_clean_up() {
+    let Some(server) = start_server("put_temporary_name_then_move_and_clean_up") else {
+        return;
+    };
+    let store = Arc::new(store_for(&server).await);
+    let key = Key::parse("daily/Résumé ü 1.gz").unwrap();
+    let d = data(3, 300_000);
+    let (body, reached, release) = gated(d.slice(..100_000), d.slice(100_000..));
+    let st = store.clone();
+    let k = key.clone();
+    let task = tokio::spawn(async move { st.upload(&k, body, None).await });
+    reached.await.unwrap();
+    // Give the server time to write what it got.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = files_on_disk(&server.folder());
+    assert_eq!(during.len(), 1, "{during:?}");
+    assert!(
+        during[0].starts_with("daily/.Résumé ü 1.gz.") && during[0].ends_with(".partial"),
+        "the body goes to a temporary name beside the target: {during:?}"
+    );
+    assert!(
+        store.list_all(&Prefix::root()).await.unwrap().is_empty(),
+        "temporary names are not listed"
+    );
+    let _ = release.send(());
+    let meta = task.await.unwrap().unwrap();
+    assert_eq!(meta.size, 300_000);
+    assert_eq!(
+        files_on_disk(&server.folder()),
+        vec!["daily/Résumé ü 1.gz".to_owned()],
+        "stored under its real name"
+    );
+
+    // A body that fails after a chunk went out: the temporary file is removed, the old object stays.
+    let failing = stream::iter(vec![
+        Ok(d.slice(..200_000)),
+        Err(cloudmirror_contract::testkit::source_failure()),
+    ])
+    .boxed();
+    let err = store.upload(&key, failing, None).await.unwrap_err();
+    assert_eq!(
+        err.backend(),
+        "source",
+        "the producer's error is returned: {err}"
+    );
+    assert_eq!(
+        files_on_disk(&server.folder()),
+        vec!["daily/Résumé ü 1.gz".to_owned()]
+    );
+    assert_eq!(store.download_bytes(&key).await.unwrap(), d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_unauthorized_and_never_echoed() {
+    let Some(server) = start_server("wrong_credentials_are_unauthorized_and_never_echoed") else {
+        return;
+    };
+    let c = WebdavConfig::new(server.url(), USER, "not-the-password-xyz".to_owned().into());
+    let err = WebdavStore::new_with_retry(c, RetryPolicy::fast())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(err.to_string().contains("`password`"), "{err}");
+    assert!(!err.to_string().contains("not-the-password-xyz"), "{err}");
+    let c = WebdavConfig::new(
+        format!("{}missing/", server.url()),
+        USER,
+        PASSWORD.to_owned().into(),
+    );
+    let err = WebdavStore::new_with_retry(c, RetryPolicy::fast())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_upload_leaves_nothing_under_the_name() {
+    let Some(mut server) =
+        start_server("a_connection_dropped_mid_upload_leaves_nothing_under_the_name")
+    else {
+        return;
+    };
+    let store = Arc::new(store_for(&server).await);
+    let key = Key::parse("cut/backup.gz").unwrap();
+    let d = data(5, 400_000);
+    let (body, reached, release) = gated(d.slice(..150_000), d.slice(150_000..));
+    let st = store.clone();
+    let k = key.clone();
+    let task = tokio::spawn(async move { st.upload(&k, body, Some(400_000)).await });
+    reached.await.unwrap();
+    server.stop();
+    let _ = release.send(());
+    let err = task.await.unwrap().unwrap_err();
+    assert!(
+        err.is_retryable(),
+        "a dropped connection is transient: {err}"
+    );
+    server.start();
+    assert!(
+        store.head(&key).await.unwrap().is_none(),
+        "nothing under the final name"
+    );
+    assert!(!files_on_disk(&server.folder()).contains(&"cut/backup.gz".to_owned()));
+    // A left-over temporary file (the server died before the adapter could delete it) stays hidden.
+    assert!(store.list_all(&Prefix::root()).await.unwrap().is_empty());
+    store.upload_bytes(&key, d.clone()).await.unwrap();
+    assert_eq!(store.download_bytes(&key).await.unwrap(), d);
+}
