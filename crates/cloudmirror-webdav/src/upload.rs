@@ -133,6 +133,15 @@ async fn put_streamed(
 /// Moves the temporary file onto `key` and reads back its listed size. A `MOVE` whose answer was
 /// lost and that is retried finds its source gone (404): then the target decides.
 async fn finish(client: &Client, temp: &str, key: &Key, sent: u64) -> Result<ObjectMeta> {
+    // `Overwrite: T` deletes whatever is at the destination first, a whole folder included
+    // (RFC 4918 9.9.3): never move onto a folder.
+    let existing = client.propfind(key.as_str(), 0).await?;
+    if existing.is_some_and(|entries| entries.first().is_some_and(|e| e.dir)) {
+        return Err(error(
+            ErrorKind::Conflict,
+            format!("a folder named {key} exists on the server; refusing to replace it"),
+        ));
+    }
     match client.move_to(temp, key.as_str()).await {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {

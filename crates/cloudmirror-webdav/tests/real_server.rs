@@ -332,3 +332,32 @@ async fn a_connection_dropped_mid_upload_leaves_nothing_under_the_name() {
     store.upload_bytes(&key, d.clone()).await.unwrap();
     assert_eq!(store.download_bytes(&key).await.unwrap(), d);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_onto_a_folder_is_refused_and_its_temporary_file_removed() {
+    let Some(server) =
+        start_server("an_upload_onto_a_folder_is_refused_and_its_temporary_file_removed")
+    else {
+        return;
+    };
+    let store = store_for(&server).await;
+    store
+        .upload_bytes(
+            &Key::parse("daily/kept.gz").unwrap(),
+            Bytes::from_static(b"old"),
+        )
+        .await
+        .unwrap();
+    // The PUT under the temporary name succeeds; the MOVE onto `daily` must not happen (it would
+    // delete the folder and everything in it).
+    let err = store
+        .upload_bytes(&Key::parse("daily").unwrap(), data(9, 1000))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(
+        files_on_disk(&server.folder()),
+        vec!["daily/kept.gz".to_owned()],
+        "temporary file removed, folder kept"
+    );
+}
