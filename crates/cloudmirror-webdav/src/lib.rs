@@ -38,6 +38,9 @@ mod list;
 mod store;
 mod upload;
 
+#[cfg(feature = "testserver")]
+pub mod testserver;
+
 pub use config::WebdavConfig;
 pub use store::WebdavStore;
 

@@ -5,135 +5,22 @@
 //! `cargo xtask ci` installs it) or `PATH`. Without it the tests print one "skipped" line, except
 //! under `CI=true`, where a missing server is a failure.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use cloudmirror_contract::testkit::{data, unique_prefix, CASES};
 use cloudmirror_contract::{
     ByteSize, ByteStream, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
 };
+use cloudmirror_webdav::testserver::{Wsgidav, PASSWORD, USER};
 use cloudmirror_webdav::{WebdavConfig, WebdavStore};
 use futures::stream::{self, StreamExt};
 
-const USER: &str = "alice";
-const PASSWORD: &str = "cloudmirror-test-pw";
-/// The store's folder under the server's root.
-const FOLDER: &str = "backups";
-
-/// A running `wsgidav`; killed (its folder removed) on drop.
-struct Wsgidav {
-    child: Option<Child>,
-    binary: PathBuf,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Wsgidav {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-impl Wsgidav {
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/dav/{FOLDER}/", self.port)
-    }
-
-    /// The store's folder on disk.
-    fn folder(&self) -> PathBuf {
-        self.dir.path().join("root").join(FOLDER)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("wsgidav.log")).unwrap_or_default()
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts the server (again) on the same port and folder, and waits until it accepts connections.
-    fn start(&mut self) {
-        let config = serde_like_json(self.port, &self.dir.path().join("root"));
-        let config_path = self.dir.path().join("wsgidav.json");
-        std::fs::write(&config_path, config).expect("config file");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("wsgidav.log"))
-            .expect("log file");
-        let child = Command::new(&self.binary)
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "wsgidav did not start:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// The server's configuration (wsgidav 4.x keys, `wsgidav/default_conf.py`): Basic auth only,
-/// one user, the root folder mounted at `/dav`.
-fn serde_like_json(port: u16, root: &Path) -> String {
-    let root = root
-        .display()
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
-    format!(
-        r#"{{
-  "host": "127.0.0.1",
-  "port": {port},
-  "provider_mapping": {{ "/dav": "{root}" }},
-  "http_authenticator": {{ "accept_basic": true, "accept_digest": false, "default_to_digest": false }},
-  "simple_dc": {{ "user_mapping": {{ "*": {{ "{USER}": {{ "password": "{PASSWORD}" }} }} }} }},
-  "verbose": 2
-}}"#
-    )
-}
-
-fn find_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("CLOUDMIRROR_WSGIDAV") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "CLOUDMIRROR_WSGIDAV={} is not a file",
-            path.display()
-        );
-        return Some(path);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/webdav-venv/bin/wsgidav");
-    let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("wsgidav"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    std::iter::once(venv).chain(on_path).find(|p| p.is_file())
-}
-
 /// Starts `wsgidav`, or returns `None` (after printing why) when it is not installed.
 fn start_server(test: &str) -> Option<Wsgidav> {
-    let Some(binary) = find_binary() else {
+    let Some(binary) = Wsgidav::find() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "wsgidav not found and CI=true: `cargo xtask ci` installs it (pip install wsgidav cheroot \
@@ -142,20 +29,7 @@ fn start_server(test: &str) -> Option<Wsgidav> {
         println!("{test}: skipped: wsgidav not found (run `cargo xtask ci`, which installs it)");
         return None;
     };
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir_all(dir.path().join("root").join(FOLDER)).expect("root folder");
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut server = Wsgidav {
-        child: None,
-        binary,
-        port,
-        dir,
-    };
-    server.start();
-    Some(server)
+    Some(Wsgidav::start(binary).unwrap_or_else(|e| panic!("{test}: starting wsgidav: {e}")))
 }
 
 async fn store_for(server: &Wsgidav) -> WebdavStore {
@@ -321,7 +195,7 @@ async fn a_connection_dropped_mid_upload_leaves_nothing_under_the_name() {
         err.is_retryable(),
         "a dropped connection is transient: {err}"
     );
-    server.start();
+    server.restart().unwrap();
     assert!(
         store.head(&key).await.unwrap().is_none(),
         "nothing under the final name"
