@@ -1,5 +1,5 @@
 //! A real WebDAV server for tests and the demo (feature `testserver`, never in a release build):
-//! `wsgidav` (PyPI) on 127.0.0.1, a temporary root folder, one Basic-auth user.
+//! `wsgidav` (PyPI) on `127.0.0.1`, a temporary root folder, one Basic-auth user.
 //!
 //! The program comes from `CLOUDMIRROR_WSGIDAV`, `target/webdav-venv/bin/wsgidav` (where
 //! `cargo xtask ci` installs it) or `PATH`.
