@@ -27,7 +27,7 @@ pub const CONFIG_ENV: &str = "CLOUDMIRROR_CONFIG";
 pub const DEFAULT_FILE: &str = "cloudmirror.toml";
 
 /// Destination types cloudmirror knows.
-pub const DESTINATION_TYPES: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase"];
+pub const DESTINATION_TYPES: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase", "webdav"];
 
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

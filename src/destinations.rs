@@ -137,6 +137,14 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
                 cloudmirror_supabase::SupabaseStore::new_with_retry(c, retry).await,
             )?
         }
+        "webdav" => {
+            let c: cloudmirror_webdav::WebdavConfig = config.adapter_settings(dest)?;
+            opened(
+                config,
+                dest,
+                cloudmirror_webdav::WebdavStore::new_with_retry(c, retry).await,
+            )?
+        }
         other => {
             return Err(config.destination_error(
                 dest,
