@@ -4,8 +4,7 @@
 // Doc comments in this file are --help text for people, not Markdown.
 #![allow(clippy::doc_markdown)]
 
-mod commands;
-mod logging;
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,12 +136,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let status = runtime.block_on(commands::run(&cli));
+    let status = runtime.block_on(cli::run(&cli));
     ExitCode::from(status.code() as u8)
 }
 
 fn init_logging(verbose: u8, format: LogFormat) {
-    let filter = logging::filter(verbose, std::env::var("CLOUDMIRROR_LOG").ok().as_deref());
+    let filter = cli::logging::filter(verbose, std::env::var("CLOUDMIRROR_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

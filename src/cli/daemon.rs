@@ -2,8 +2,8 @@
 //! surviving failed runs, until SIGTERM or Ctrl-C (a run under way is finished first).
 
 use chrono::Utc;
+use cloudmirror::config::destinations;
 use cloudmirror::config::Config;
-use cloudmirror::destinations;
 use cloudmirror::schedule::Schedule;
 use cloudmirror::{Error, ExitStatus};
 use tokio::sync::watch;

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use cloudmirror::backup::{self, BackupReport};
+use cloudmirror::config::destinations::Destination;
 use cloudmirror::config::Config;
-use cloudmirror::destinations::Destination;
+use cloudmirror::restore::into::{self as restore_into, CommandStdout};
+use cloudmirror::restore::target::{self as restore_target, RestoreTarget, LATEST};
 use cloudmirror::restore::{self, Output};
-use cloudmirror::restore_into::{self, CommandStdout};
-use cloudmirror::restore_target::{self, RestoreTarget, LATEST};
 use cloudmirror::{Error, ExitStatus};
 use cloudmirror_contract::Key;
 
