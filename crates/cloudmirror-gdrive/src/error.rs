@@ -1,7 +1,5 @@
 //! Drive's error responses mapped to contract error kinds, in one place.
 
-use std::time::Duration;
-
 use cloudmirror_contract::{Error, ErrorKind};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -103,8 +101,7 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
     let retry_after = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(cloudmirror_contract::parse_retry_after);
     let code = status.as_u16();
     let kind = match (code, reason.as_str()) {
         (403 | 429, "userRateLimitExceeded" | "rateLimitExceeded") | (429, _) => {

@@ -95,13 +95,9 @@ pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> Error {
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cloudmirror_contract::parse_retry_after)
 }
 
 /// The body without markup, whitespace collapsed, at most 200 characters.
