@@ -74,7 +74,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     step(
         "cargo test",
-        &["test", "--workspace", "--all-targets"],
+        &["test", "--workspace", "--all-targets", "--no-fail-fast"],
         &env_refs,
     )?;
     step("doc tests", &["test", "--workspace", "--doc"], &env_refs)?;

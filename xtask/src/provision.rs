@@ -153,6 +153,10 @@ pub(crate) fn wsgidav(target: &std::path::Path) -> Result<PathBuf, String> {
             return Ok(p);
         }
     }
+    // Absolute: the tests run with each crate's folder as working directory, so a path relative to
+    // the workspace would not be found there.
+    let target = std::path::absolute(target)
+        .map_err(|e| format!("cannot resolve {}: {e}", target.display()))?;
     let venv = target.join("webdav-venv");
     let program = venv.join("bin").join("wsgidav");
     if works(&program) {
