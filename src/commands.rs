@@ -30,7 +30,7 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
                     serde_json::json!({ "ok": false, "error": e.to_string() })
                 );
             }
-            eprintln!("error: {e}");
+            crate::logging::error(format_args!("{e}"));
             // Bad config or input, or nothing could be done: 2 either way.
             ExitStatus::Failure
         }
@@ -41,7 +41,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::discover(cli.config.as_deref(), &env)?;
     if let Some(w) = cloudmirror::config_secrets::world_readable_warning(&config.origin) {
-        eprintln!("warning: {w}");
+        crate::logging::warning(format_args!("{w}"));
     }
     tracing::debug!(config = %config.origin, "configuration loaded");
     match &cli.command {
@@ -270,7 +270,7 @@ async fn backup_cmd(
             }
         }
         if let Some(e) = &report.error {
-            eprintln!("error: {e}");
+            crate::logging::error(format_args!("{e}"));
         }
     }
     Ok(status)
@@ -291,7 +291,7 @@ async fn notify(config: &Config, report: &backup::BackupReport, status: ExitStat
     };
     if let Err(e) = n.send(&summary).await {
         tracing::warn!("notification failed: {e}");
-        eprintln!("warning: notification failed: {e}");
+        crate::logging::warning(format_args!("notification failed: {e}"));
     }
 }
 
@@ -307,7 +307,7 @@ async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
     } else {
         for l in &listings {
             if let Some(e) = &l.error {
-                eprintln!("warning: cannot list {}: {e}", l.destination);
+                crate::logging::warning(format_args!("cannot list {}: {e}", l.destination));
             }
         }
         if rows.is_empty() {
@@ -511,7 +511,7 @@ async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<Exit
         }
     }
     Ok(if deleted == 0 && failed == 0 {
-        eprintln!("error: no backup named {name} on the selected destinations");
+        crate::logging::error(format_args!("no backup named {name} on the selected destinations"));
         ExitStatus::Failure
     } else if failed == 0 {
         ExitStatus::Success

@@ -133,7 +133,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            logging::error(format_args!("cannot start the async runtime: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -147,6 +147,7 @@ fn init_logging(verbose: u8, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(verbose > 0);
+    logging::set_json(format == LogFormat::Json);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

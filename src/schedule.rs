@@ -133,4 +133,28 @@ mod tests {
             .to_string()
             .starts_with("schedule.timezone"));
     }
+
+    /// `docs/configuration.md` promises `@daily`-style aliases.
+    #[test]
+    fn cron_aliases_run_at_their_period_start() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 5).unwrap(); // a Monday
+        for (alias, next) in [
+            ("@hourly", Utc.with_ymd_and_hms(2026, 11, 23, 13, 0, 0)),
+            ("@daily", Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0)),
+            ("@midnight", Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0)),
+            ("@weekly", Utc.with_ymd_and_hms(2026, 11, 29, 0, 0, 0)), // Sunday
+            ("@monthly", Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0)),
+            ("@yearly", Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0)),
+            ("@annually", Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0)),
+        ] {
+            let s = schedule(alias, None).unwrap_or_else(|e| panic!("{alias}: {e}"));
+            assert_eq!(s.next_after(now).unwrap(), next.unwrap(), "{alias}");
+        }
+        // In a time zone: @daily is local midnight (23:00 UTC in Berlin's winter).
+        let s = schedule("@daily", Some("Europe/Berlin")).unwrap();
+        assert_eq!(
+            s.next_after(now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 23, 23, 0, 0).unwrap()
+        );
+    }
 }

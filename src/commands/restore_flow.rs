@@ -55,7 +55,7 @@ pub(crate) async fn run(
     };
     if let Some(t) = &target {
         for note in &t.notes {
-            eprintln!("warning: latest: passed over {note}");
+            crate::logging::warning(format_args!("latest: passed over {note}"));
         }
     }
     let name = target.as_ref().map_or(args.name, |t| t.name.as_str());
@@ -189,10 +189,8 @@ async fn restore_to(
             if cli.json {
                 // Printed below, with the safety backup.
             } else if *output == Output::Stdout {
-                eprintln!(
-                    "restored {} from {} (verified sha256)",
-                    report.name, report.destination
-                );
+                crate::logging::info(format_args!("restored {} from {} (verified sha256)",
+                    report.name, report.destination));
             } else {
                 println!(
                     "restored {} from {} to {} ({}, verified sha256)",
@@ -283,12 +281,10 @@ async fn safety_backup(
         .map(|d| d.destination.as_str())
         .collect();
     for d in report.destinations.iter().filter(|d| !d.ok) {
-        eprintln!(
-            "warning: safety backup {} failed on {}: {}",
+        crate::logging::warning(format_args!("safety backup {} failed on {}: {}",
             report.name,
             d.destination,
-            d.error.as_deref().unwrap_or("unknown error")
-        );
+            d.error.as_deref().unwrap_or("unknown error")));
     }
     if landed.is_empty() {
         return Err(Error::Failed(format!(
@@ -301,11 +297,9 @@ async fn safety_backup(
                 .unwrap_or_default()
         )));
     }
-    eprintln!(
-        "safety backup {} stored on {}",
+    crate::logging::info(format_args!("safety backup {} stored on {}",
         report.name,
-        landed.join(", ")
-    );
+        landed.join(", ")));
     Ok(report)
 }
 
