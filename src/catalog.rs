@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use cloudmirror_contract::{Key, Prefix, StoreExt};
 use serde::Serialize;
 
-use crate::destinations::Destination;
-use crate::manifest::Manifest;
+use crate::backup::manifest::Manifest;
+use crate::config::destinations::Destination;
 
 /// One backup as seen on one destination.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

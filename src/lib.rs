@@ -15,28 +15,12 @@
 //! - [`lifecycle`]: retention ([`retention`]) after backups and in `prune`; health ([`health`]) for `status`.
 //! - [`verify`]: does each copy still match its manifest (provider checksums, or a deep re-hash).
 
-pub mod archive;
 pub mod backup;
 pub mod catalog;
-pub mod compress;
 pub mod config;
-pub mod config_secrets;
-pub mod destinations;
-pub mod duration;
-pub mod encrypt;
 mod error;
-pub mod health;
 pub mod lifecycle;
-pub mod manifest;
-pub mod notify;
-pub mod prefixed;
 pub mod restore;
-pub mod restore_into;
-pub mod restore_target;
-pub mod retention;
 pub mod schedule;
-pub mod spool;
-pub mod template;
-pub mod verify;
 
 pub use error::{Error, ExitStatus};

@@ -4,8 +4,7 @@
 // Doc comments in this file are --help text for people, not Markdown.
 #![allow(clippy::doc_markdown)]
 
-mod commands;
-mod logging;
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,21 +132,21 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            logging::error(format_args!("cannot start the async runtime: {e}"));
+            cli::logging::error(format_args!("cannot start the async runtime: {e}"));
             return ExitCode::from(2);
         }
     };
-    let status = runtime.block_on(commands::run(&cli));
+    let status = runtime.block_on(cli::run(&cli));
     ExitCode::from(status.code() as u8)
 }
 
 fn init_logging(verbose: u8, format: LogFormat) {
-    let filter = logging::filter(verbose, std::env::var("CLOUDMIRROR_LOG").ok().as_deref());
+    let filter = cli::logging::filter(verbose, std::env::var("CLOUDMIRROR_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(verbose > 0);
-    logging::set_json(format == LogFormat::Json);
+    cli::logging::set_json(format == LogFormat::Json);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -33,6 +33,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let _ = cloudmirror::config_secrets::literal_secret_fields(text);
-    let _ = cloudmirror::duration::parse(text);
+    let _ = cloudmirror::config::secrets::literal_secret_fields(text);
+    let _ = cloudmirror::config::duration::parse(text);
 });

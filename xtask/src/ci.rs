@@ -41,6 +41,23 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         )),
     }
 
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::PathBuf::from("target"),
+        std::path::PathBuf::from,
+    );
+    match provision::wsgidav(&target) {
+        Ok(path) => {
+            println!("xtask: wsgidav: {}", path.display());
+            env.push(("CLOUDMIRROR_WSGIDAV".into(), path.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and the WebDAV test server is unavailable: {why}")
+        }
+        Err(why) => skipped.push(format!(
+            "WebDAV real-server tests (crates/cloudmirror-webdav/tests/real_server.rs): {why}"
+        )),
+    }
+
     match provision::postgres() {
         Ok(bin) => {
             println!("xtask: PostgreSQL: {}", bin.display());

@@ -142,3 +142,47 @@ fn newest_postgres_bin() -> Option<PathBuf> {
 fn has_postgres(bin: &std::path::Path) -> bool {
     POSTGRES_PROGRAMS.iter().all(|p| bin.join(p).is_file())
 }
+
+/// The WebDAV server the real-server tests start: `wsgidav` (PyPI) with the `cheroot` WSGI server,
+/// in a virtual environment under `target/webdav-venv` (never committed). Returns the program's
+/// path, or why it is unavailable. Nothing is started here: each test starts its own server on
+/// 127.0.0.1 with a temporary folder and stops it.
+pub(crate) fn wsgidav(target: &std::path::Path) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("CLOUDMIRROR_WSGIDAV").map(PathBuf::from) {
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let venv = target.join("webdav-venv");
+    let program = venv.join("bin").join("wsgidav");
+    if works(&program) {
+        return Ok(program);
+    }
+    eprintln!(
+        "xtask: installing wsgidav and cheroot into {} (the WebDAV test server)...",
+        venv.display()
+    );
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return Err("`python3 -m venv` failed (install python3 and python3-venv)".into());
+    }
+    let pip = Command::new(venv.join("bin").join("pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "wsgidav==4.4.0",
+            "cheroot",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if pip && works(&program) {
+        Ok(program)
+    } else {
+        Err("`pip install wsgidav==4.4.0 cheroot` failed".into())
+    }
+}

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::targets::Fakes;
 
 /// The providers that have an SDK script, in run order.
-pub(crate) const SDK_PROVIDERS: &[&str] = &["dropbox", "supabase"];
+pub(crate) const SDK_PROVIDERS: &[&str] = &["dropbox", "gdrive", "s3", "supabase"];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let python = prepare()?;
@@ -113,6 +113,10 @@ fn client_env(fakes: &Fakes, provider: &str, scratch: &Path) -> Result<Vec<(Stri
                 kv("FAKE_GDRIVE_URL", fakes.gdrive.uri()),
                 kv("FAKE_GDRIVE_TOKEN_URL", fakes.gdrive.token_uri()),
                 kv("FAKE_GDRIVE_FOLDER_ID", fakes.gdrive.folder_id()),
+                kv(
+                    "FAKE_GDRIVE_SHARED_DRIVE_ID",
+                    fakes.gdrive.shared_drive_id().unwrap_or_default(),
+                ),
                 kv(
                     "FAKE_GDRIVE_SERVICE_ACCOUNT_JSON",
                     key.display().to_string(),

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
+use cloudmirror::config::destinations;
 use cloudmirror::config::{Config, ConfigOrigin};
-use cloudmirror::destinations;
 use cloudmirror_contract::Store;
 use cloudmirror_fakes::{
     dropbox::FakeDropbox, gdrive::FakeGdrive, s3::FakeS3, supabase::FakeSupabase,

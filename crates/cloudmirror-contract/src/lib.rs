@@ -34,7 +34,7 @@ pub use chunk::{Chunk, ChunkReader};
 pub use error::{Error, ErrorKind, Result, DISK_FULL};
 pub use hash::{dropbox_content_hash, DigestSet, Digests, Hashes, DROPBOX_BLOCK_SIZE};
 pub use key::{Key, Prefix};
-pub use retry::{RetryPolicy, DEFAULT_RETRY_FOR};
+pub use retry::{parse_retry_after, RetryPolicy, DEFAULT_RETRY_FOR};
 pub use size::ByteSize;
 pub use store::{
     body_from_bytes, ByteStream, Capabilities, Checksum, ObjectMeta, ObjectStream, Store, StoreExt,

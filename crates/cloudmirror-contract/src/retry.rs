@@ -126,6 +126,12 @@ impl RetryPolicy {
     }
 }
 
+/// The wait a server asks for in a `Retry-After` header value given in seconds (RFC 9110
+/// §10.2.3); `None` for anything else (an HTTP date, garbage), and the policy backs off itself.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// `1.5s`, `2m05s`: short enough for a log line.
 fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
@@ -151,6 +157,14 @@ fn short_reason(message: &str) -> String {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn retry_after_takes_seconds_and_ignores_the_rest() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-3"), None);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn retries_transient_then_succeeds() {

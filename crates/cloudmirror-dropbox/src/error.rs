@@ -231,8 +231,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(cloudmirror_contract::parse_retry_after)
 }
 
 fn find_key<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {

@@ -20,10 +20,16 @@
 //!   stored), every non-final chunk a multiple of 256 KiB, `bytes */N` status probes, `DELETE` to
 //!   cancel. A file appears only when its last byte arrives.
 //!
-//! Duplicate names are allowed, as on Drive. `size` is a JSON string. In shared-drive mode
-//! ([`FakeGdriveOptions::shared_drive_id`]) every file carries `driveId`, requests on them without
-//! `supportsAllDrives=true` get 404, and listings must say `corpora=drive`, `driveId=…`,
-//! `includeItemsFromAllDrives=true` and `supportsAllDrives=true`.
+//! Duplicate names are allowed, as on Drive. `size` is a JSON string. By default the backup
+//! folder is in a shared drive ([`FakeGdriveOptions::shared_drive_id`]), where users must put it:
+//! every file carries `driveId`, requests on them without `supportsAllDrives=true` get 404, and
+//! listings must say `corpora=drive`, `driveId=…`, `includeItemsFromAllDrives=true` and
+//! `supportsAllDrives=true`. Outside shared drives, a service account without domain-wide
+//! delegation cannot create files (403 `storageQuotaExceeded`, as on Drive). In a shared drive,
+//! permanent deletes need the Manager role and trashing the Content manager role
+//! ([`FakeGdriveOptions::shared_drive_role`], 403 `insufficientFilePermissions`). New uploads past
+//! [`FakeGdriveOptions::daily_upload_cap`] get 403 `userRateLimitExceeded`. `alt=media` honours a
+//! `Range` header (206). Outages: [`FakeGdrive::outage_after`].
 //!
 //! Fault injection: [`FakeGdrive::fail_next`] (any request kind, any status, Drive-shaped error
 //! reasons), [`FakeGdrive::fail_next_chunks`] (a chunk is lost, or half of it is stored, then an
@@ -45,6 +51,8 @@ use serde_json::json;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use state::{ChunkKeep, State};
+
+use crate::outage::Outage;
 
 /// The private half of the TEST-ONLY RSA key pair the fake's service account signs with
 /// (PKCS#8 PEM, generated for these tests; it protects nothing).
@@ -87,13 +95,46 @@ pub enum RequestKind {
     Chunk,
 }
 
+/// The test service account's role on the shared drive (Drive API `permissions` roles).
+///
+/// Source: the Drive v3 reference, `files.delete`: "If the file belongs to a shared drive, the
+/// user must be an `organizer` on the parent folder"; the roles are listed in "Roles and
+/// permissions" (<https://developers.google.com/workspace/drive/api/guides/ref-roles>):
+/// `organizer` is the Manager, `fileOrganizer` the Content manager, `writer` the Contributor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SharedDriveRole {
+    /// Manager: may delete files permanently.
+    #[default]
+    Organizer,
+    /// Content manager: may move files to the trash, not delete them permanently.
+    FileOrganizer,
+    /// Contributor: may add and edit files, neither trash nor delete them.
+    Writer,
+}
+
+/// The id of the shared drive the default fake's backup folder lives in.
+pub const DEFAULT_SHARED_DRIVE_ID: &str = "0AFakeSharedDrive0001";
+
+/// Drive's daily upload cap per user, service accounts included: 750 GB
+/// (Shared drives limits, <https://support.google.com/a/answer/7338880>: "Individual users can only
+/// upload 750 GB each day between My Drive and all shared drives. [...] Uploads that are in progress
+/// will complete.").
+pub const DAILY_UPLOAD_CAP: u64 = 750 * 1000 * 1000 * 1000;
+
 /// Knobs of a [`FakeGdrive`].
 #[derive(Debug, Clone)]
 pub struct FakeGdriveOptions {
     /// The id of the backup folder that exists from the start (the adapter's `folder_id`).
     pub folder_id: String,
-    /// When set, the backup folder and everything in it live in this shared drive.
+    /// When set (the default, [`DEFAULT_SHARED_DRIVE_ID`]), the backup folder and everything in it
+    /// live in this shared drive; `None` puts it in a My Drive, where a service account without
+    /// domain-wide delegation cannot create files (403 `storageQuotaExceeded`, as on Drive).
     pub shared_drive_id: Option<String>,
+    /// The service account's role on the shared drive (default Manager, `organizer`).
+    pub shared_drive_role: SharedDriveRole,
+    /// Bytes the service account may upload before Drive refuses new uploads with 403
+    /// `userRateLimitExceeded` (default [`DAILY_UPLOAD_CAP`]; the fake's "day" never ends).
+    pub daily_upload_cap: u64,
     /// The test service account's e-mail (`client_email` and the JWT's `iss`).
     pub client_email: String,
     /// Lifetime of issued access tokens in seconds (default 3600).
@@ -110,7 +151,9 @@ impl Default for FakeGdriveOptions {
     fn default() -> Self {
         Self {
             folder_id: "fake-backup-folder-0001".into(),
-            shared_drive_id: None,
+            shared_drive_id: Some(DEFAULT_SHARED_DRIVE_ID.into()),
+            shared_drive_role: SharedDriveRole::default(),
+            daily_upload_cap: DAILY_UPLOAD_CAP,
             client_email: "cloudmirror-test@fake-project.iam.gserviceaccount.com".into(),
             token_lifetime: 3600,
             allow_delegation: true,
@@ -125,12 +168,16 @@ impl Default for FakeGdriveOptions {
 pub struct FakeGdrive {
     server: MockServer,
     state: Arc<Mutex<State>>,
+    outage: Outage,
 }
 
-struct Handler(Arc<Mutex<State>>);
+struct Handler(Arc<Mutex<State>>, Outage);
 
 impl Respond for Handler {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        if let Some(down) = self.1.check() {
+            return down;
+        }
         let mut st = lock(&self.0);
         route(&mut st, req)
     }
@@ -153,11 +200,16 @@ impl FakeGdrive {
             .start()
             .await;
         let state = Arc::new(Mutex::new(State::new(opts, server.uri())));
+        let outage = Outage::default();
         Mock::given(wiremock::matchers::any())
-            .respond_with(Handler(state.clone()))
+            .respond_with(Handler(state.clone(), outage.clone()))
             .mount(&server)
             .await;
-        Self { server, state }
+        Self {
+            server,
+            state,
+            outage,
+        }
     }
 
     /// The base URL (`http://127.0.0.1:port`): the adapter's `api_url`.
@@ -173,6 +225,11 @@ impl FakeGdrive {
     /// The id of the backup folder.
     pub fn folder_id(&self) -> String {
         lock(&self.state).opts.folder_id.clone()
+    }
+
+    /// The shared drive the backup folder lives in (`None`: a My Drive folder).
+    pub fn shared_drive_id(&self) -> Option<String> {
+        lock(&self.state).opts.shared_drive_id.clone()
     }
 
     /// A service-account key JSON (the test key) whose `token_uri` points at this fake.
@@ -236,6 +293,26 @@ impl FakeGdrive {
             .count()
     }
 
+    /// Paths of the files (not folders) in the trash, sorted.
+    pub fn trashed_keys(&self) -> Vec<String> {
+        let st = lock(&self.state);
+        let mut keys: Vec<String> = st
+            .files
+            .values()
+            .filter(|f| !f.is_folder() && f.trashed)
+            .filter_map(|f| {
+                let parent = st.path_of(f.parents.first()?)?;
+                Some(if parent.is_empty() {
+                    f.name.clone()
+                } else {
+                    format!("{parent}/{}", f.name)
+                })
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// How many folders exist below the backup folder (live or not).
     pub fn folder_count(&self) -> usize {
         let st = lock(&self.state);
@@ -284,6 +361,28 @@ impl FakeGdrive {
         if let Some(f) = lock(&self.state).files.get_mut(id) {
             f.trashed = true;
         }
+    }
+
+    /// Serves `requests` more requests normally, then answers every request `503` for `length`,
+    /// as Google's front ends do while a backend restarts.
+    pub fn outage_after(&self, requests: u64, length: std::time::Duration) {
+        self.outage.arm(requests, length);
+    }
+
+    /// Requests refused by outages so far.
+    pub fn outage_refusals(&self) -> u64 {
+        self.outage.refused()
+    }
+
+    /// Content bytes received so far (media bodies and resumable chunk bodies, resent bytes
+    /// included; requests refused by an outage are not counted).
+    pub fn bytes_received(&self) -> u64 {
+        lock(&self.state).bytes_received
+    }
+
+    /// Content bytes stored so far, counted against [`FakeGdriveOptions::daily_upload_cap`].
+    pub fn bytes_uploaded_today(&self) -> u64 {
+        lock(&self.state).uploaded_today
     }
 
     /// Requests of `kind` received so far (failed ones included).

@@ -7,7 +7,8 @@
 //! 403 `SignatureDoesNotMatch`), `x-amz-content-sha256` and `x-amz-checksum-sha256` matching the
 //! body, parts of at least 5 MiB except the last, part numbers 1–10,000, `ETag`s and checksums on
 //! completion, parts invisible until completion, at most 1,000 keys per `DeleteObjects` and a
-//! checksum on it. Faults can be injected (the next N requests fail with a status).
+//! checksum on it, ranged `GetObject` (206/416). Faults can be injected (the next N requests fail with a status), and outages
+//! scheduled ([`FakeS3::outage_after`]: every request `503` for a while).
 
 mod listing;
 mod ops;
@@ -22,6 +23,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::outage::Outage;
 
 /// Smallest part S3 accepts in a multipart upload (every part but the last).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -92,6 +95,7 @@ pub struct FakeS3 {
     server: MockServer,
     state: Arc<Mutex<State>>,
     options: FakeS3Options,
+    outage: Outage,
 }
 
 impl fmt::Debug for FakeS3 {
@@ -155,10 +159,12 @@ impl FakeS3 {
     pub async fn start_with(options: FakeS3Options) -> Self {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(State::default()));
+        let outage = Outage::default();
         Mock::given(any())
             .respond_with(Handler {
                 state: state.clone(),
                 options: options.clone(),
+                outage: outage.clone(),
             })
             .mount(&server)
             .await;
@@ -166,6 +172,7 @@ impl FakeS3 {
             server,
             state,
             options,
+            outage,
         }
     }
 
@@ -272,6 +279,17 @@ impl FakeS3 {
         });
     }
 
+    /// Serves `requests` more requests normally, then answers every request `503` for `length`
+    /// (requests refused so are not counted by [`FakeS3::request_count`]).
+    pub fn outage_after(&self, requests: u64, length: std::time::Duration) {
+        self.outage.arm(requests, length);
+    }
+
+    /// Requests refused by outages so far.
+    pub fn outage_refusals(&self) -> u64 {
+        self.outage.refused()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -282,10 +300,14 @@ impl FakeS3 {
 struct Handler {
     state: Arc<Mutex<State>>,
     options: FakeS3Options,
+    outage: Outage,
 }
 
 impl Respond for Handler {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        if let Some(down) = self.outage.check() {
+            return down;
+        }
         let mut state = self
             .state
             .lock()

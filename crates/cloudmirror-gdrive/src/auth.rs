@@ -92,7 +92,7 @@ impl TokenSource {
         } else {
             self.auth.token(&scopes).await
         };
-        let token = res.map_err(|e| map_auth_error(&e))?;
+        let token = res.map_err(map_auth_error)?;
         token
             .token()
             .map(|t| SecretString::from(t.to_owned()))
@@ -153,10 +153,10 @@ fn parse_key(field: &str, raw: &SecretString) -> Result<ServiceAccountKey> {
 }
 
 /// Maps a token-endpoint failure to a kind, keeping only the OAuth error code and description.
-fn map_auth_error(e: &yup_oauth2::Error) -> Error {
+fn map_auth_error(e: yup_oauth2::Error) -> Error {
     use yup_oauth2::Error as E;
     match e {
-        E::AuthError(a) => {
+        E::AuthError(ref a) => {
             let kind = match &a.error {
                 AuthErrorCode::InvalidGrant
                 | AuthErrorCode::InvalidClient
@@ -182,13 +182,16 @@ fn map_auth_error(e: &yup_oauth2::Error) -> Error {
             }
             Error::new(kind, BACKEND, msg)
         }
-        E::HttpError(_) | E::HttpClientError(_) | E::JSONError(_) | E::LowLevelError(_) => {
-            Error::new(
-                ErrorKind::Transient,
-                BACKEND,
-                format!("getting an access token failed: {e}"),
-            )
+        // No answer (refused, reset, TLS): the contract's one mapping, so an untrusted
+        // certificate fails at once and the root cause ends the message.
+        E::HttpError(_) | E::HttpClientError(_) | E::LowLevelError(_) => {
+            Error::transport(BACKEND, "getting an access token failed", e)
         }
+        E::JSONError(_) => Error::new(
+            ErrorKind::Transient,
+            BACKEND,
+            format!("getting an access token failed: {e}"),
+        ),
         _ => Error::new(
             ErrorKind::Unauthorized,
             BACKEND,

@@ -12,10 +12,19 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::TokenSource;
-use crate::error::{parse_error, protocol, transport};
+use crate::daily_cap::DailyCap;
+use crate::error::{has_reason, parse_error, protocol, transport};
 
 /// The MIME type of Drive folders.
 pub(crate) const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
+
+/// The requests that upload content (the daily upload cap applies to them).
+const UPLOADS: &[&str] = &[
+    "files.create (multipart)",
+    "files.update (media)",
+    "resumable upload start",
+    "resumable upload chunk",
+];
 
 /// The File fields the adapter reads, everywhere.
 const FILE_FIELDS: &str = "id,name,mimeType,size,md5Checksum,modifiedTime,createdTime";
@@ -88,6 +97,9 @@ pub(crate) struct Client {
     drive_id: Option<String>,
     page_size: usize,
     pub(crate) retry: RetryPolicy,
+    daily_cap: DailyCap,
+    /// Set once the "trashed instead of deleted" warning was logged (once per store).
+    trash_warned: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -110,6 +122,8 @@ impl Client {
             drive_id,
             page_size,
             retry: RetryPolicy::default(),
+            daily_cap: DailyCap::default(),
+            trash_warned: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -138,13 +152,22 @@ impl Client {
                 .await
                 .map_err(transport)?;
         }
+        let upload = UPLOADS.contains(&what);
         if accept(resp.status()) {
+            if upload {
+                self.daily_cap.upload_succeeded();
+            }
             return Ok(resp);
         }
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.unwrap_or_default();
-        Err(parse_error(status, &headers, &body).context(what))
+        let err = parse_error(status, &headers, &body).context(what);
+        Err(if upload {
+            self.daily_cap.judge(err, self.retry.budget)
+        } else {
+            err
+        })
     }
 
     /// [`Self::attempt`] under the retry policy, accepting 2xx.
@@ -242,15 +265,57 @@ impl Client {
         self.send("files.get (media)", &build).await
     }
 
-    /// `files.delete` (permanent); a missing file is success.
+    /// `files.delete` (permanent); a missing file is success. In a shared drive where the service
+    /// account is not a Manager, the file is moved to the trash instead (see [`Self::trash`]).
     pub(crate) async fn delete(&self, id: &str) -> Result<()> {
         let url = format!("{}/{}", self.files_url, enc(id));
         let build = |token: &str| all_drives(self.http.delete(&url)).bearer_auth(token);
         match self.send("files.delete", &build).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == cloudmirror_contract::ErrorKind::NotFound => Ok(()),
+            // files.delete: "If the file belongs to a shared drive, the user must be an
+            // organizer on the parent folder"; others get 403 insufficientFilePermissions.
+            Err(e)
+                if self.drive_id.is_some()
+                    && has_reason(&e, 403, "insufficientFilePermissions") =>
+            {
+                self.trash(id).await
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// `files.update` with `{"trashed": true}`: what a Content manager may do. A shared drive's
+    /// trash empties itself after 30 days; warns once per store that a Manager would free the
+    /// space at once.
+    async fn trash(&self, id: &str) -> Result<()> {
+        let url = format!("{}/{}", self.files_url, enc(id));
+        let body = json!({"trashed": true});
+        let build = |token: &str| {
+            all_drives(self.http.patch(&url))
+                .bearer_auth(token)
+                .query(&[("fields", "id,trashed")])
+                .json(&body)
+        };
+        match self.send("files.update (trash)", &build).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == cloudmirror_contract::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(e.context(
+                    "the service account may neither delete nor trash files in this shared drive: give it the Manager role",
+                ))
+            }
+        }
+        if !self
+            .trash_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                backend = crate::BACKEND,
+                "the service account is not a Manager of the shared drive, so Drive refuses permanent deletes: deleted backups were moved to the shared drive's trash, which empties itself after 30 days; give the service account the Manager role to free the space at once"
+            );
+        }
+        Ok(())
     }
 
     /// `files.create` with `uploadType=multipart`: metadata and content in one request.

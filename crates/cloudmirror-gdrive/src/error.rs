@@ -1,7 +1,5 @@
 //! Drive's error responses mapped to contract error kinds, in one place.
 
-use std::time::Duration;
-
 use cloudmirror_contract::{Error, ErrorKind};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -36,14 +34,37 @@ impl GdriveError {
     }
 }
 
-/// A reqwest error without its URL (session URIs work like signed URLs).
+/// A reqwest error without its URL (session URIs work like signed URLs). Failures without an
+/// answer go through the contract's one mapping ([`Error::transport`]): an untrusted certificate
+/// fails at once and the root cause ends the message; a request that cannot be built is invalid
+/// input.
 pub(crate) fn transport(e: reqwest::Error) -> Error {
-    GdriveError::Transport(e.without_url()).into_error()
+    let e = e.without_url();
+    if e.is_builder() {
+        return GdriveError::Transport(e).into_error();
+    }
+    Error::transport(BACKEND, "request failed", e)
 }
 
 /// A success response with an unexpected shape.
 pub(crate) fn protocol(msg: impl Into<String>) -> Error {
     GdriveError::Protocol(msg.into()).into_error()
+}
+
+/// The status and first `reason` of a Drive error answer, kept as the contract error's source so
+/// the adapter can branch on Drive's reason (never on messages).
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {status} {reason}")]
+pub(crate) struct DriveReason {
+    pub(crate) status: u16,
+    pub(crate) reason: String,
+}
+
+/// Whether `e` is a Drive answer with this status and reason.
+pub(crate) fn has_reason(e: &Error, status: u16, reason: &str) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<DriveReason>())
+        .is_some_and(|r| r.status == status && r.reason == reason)
 }
 
 #[derive(Deserialize)]
@@ -80,8 +101,7 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
     let retry_after = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(cloudmirror_contract::parse_retry_after);
     let code = status.as_u16();
     let kind = match (code, reason.as_str()) {
         (403 | 429, "userRateLimitExceeded" | "rateLimitExceeded") | (429, _) => {
@@ -110,7 +130,10 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
         msg.push_str(" — ");
         msg.push_str(QUOTA_HINT);
     }
-    Error::new(kind, BACKEND, msg)
+    Error::new(kind, BACKEND, msg).with_source(DriveReason {
+        status: code,
+        reason,
+    })
 }
 
 #[cfg(test)]

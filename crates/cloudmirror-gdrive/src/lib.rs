@@ -29,6 +29,7 @@
 mod auth;
 mod client;
 mod config;
+mod daily_cap;
 mod error;
 mod index;
 mod list;

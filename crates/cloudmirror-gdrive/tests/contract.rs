@@ -10,6 +10,9 @@ async fn fixture() -> Fixture {
     let fake = FakeGdrive::start().await;
     let config = GdriveConfig {
         folder_id: fake.folder_id(),
+        // The fake's folder is in a shared drive, where users must put it (service accounts own
+        // no files elsewhere).
+        shared_drive_id: fake.shared_drive_id(),
         service_account_json: Some(SecretString::from(fake.service_account_json())),
         api_url: Some(fake.uri()),
         chunk_size: Some(ByteSize(256 * 1024)),

@@ -5,6 +5,13 @@
 
 use cloudmirror_fakes::gdrive::{FakeGdrive, FakeGdriveOptions, DRIVE_SCOPE};
 
+/// The parameters a listing of a shared drive needs (with `driveId`).
+const ALL_DRIVES: [(&str, &str); 3] = [
+    ("supportsAllDrives", "true"),
+    ("includeItemsFromAllDrives", "true"),
+    ("corpora", "drive"),
+];
+
 async fn token(fake: &FakeGdrive, scope: &str) -> Result<String, yup_oauth2::Error> {
     let key = yup_oauth2::parse_service_account_key(fake.service_account_json()).unwrap();
     let auth = yup_oauth2::ServiceAccountAuthenticator::builder(key)
@@ -18,7 +25,12 @@ async fn token(fake: &FakeGdrive, scope: &str) -> Result<String, yup_oauth2::Err
 
 #[tokio::test]
 async fn tokens_scopes_and_bearer_checks() {
-    let fake = FakeGdrive::start().await;
+    // A My Drive folder: a plain listing needs no shared-drive parameters.
+    let fake = FakeGdrive::start_with(FakeGdriveOptions {
+        shared_drive_id: None,
+        ..FakeGdriveOptions::default()
+    })
+    .await;
     let http = reqwest::Client::new();
     let files = format!("{}/drive/v3/files", fake.uri());
     let anon = http.get(&files).send().await.unwrap();
@@ -53,6 +65,8 @@ async fn queries_chunks_and_multipart_bodies_are_checked() {
         .get(&files)
         .bearer_auth(&t)
         .query(&[("q", "name contains 'x'")])
+        .query(&ALL_DRIVES)
+        .query(&[("driveId", fake.shared_drive_id().unwrap())])
         .send()
         .await
         .unwrap();
@@ -73,7 +87,7 @@ async fn queries_chunks_and_multipart_bodies_are_checked() {
     let start = http
         .post(&upload)
         .bearer_auth(&t)
-        .query(&[("uploadType", "resumable")])
+        .query(&[("uploadType", "resumable"), ("supportsAllDrives", "true")])
         .json(&serde_json::json!({"name": "x", "parents": [fake.folder_id()]}))
         .send()
         .await

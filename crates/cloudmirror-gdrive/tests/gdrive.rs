@@ -21,6 +21,7 @@ const CHUNK: usize = 256 * 1024;
 fn config(fake: &FakeGdrive) -> GdriveConfig {
     GdriveConfig {
         folder_id: fake.folder_id(),
+        shared_drive_id: fake.shared_drive_id(),
         service_account_json: Some(SecretString::from(fake.service_account_json())),
         api_url: Some(fake.uri()),
         chunk_size: Some(ByteSize(CHUNK as u64)),

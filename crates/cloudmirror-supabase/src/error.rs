@@ -146,13 +146,9 @@ pub(crate) fn network_error(what: &str, err: reqwest::Error) -> Error {
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cloudmirror_contract::parse_retry_after)
 }
 
 #[cfg(test)]

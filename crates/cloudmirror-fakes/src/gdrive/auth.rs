@@ -7,6 +7,9 @@ use wiremock::{Request, ResponseTemplate};
 use super::state::State;
 use super::{DRIVE_SCOPE, JWT_GRANT_TYPE, TEST_PUBLIC_KEY_PEM};
 
+/// The audience Google documents for the JWT bearer grant.
+const GOOGLE_TOKEN_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
+
 /// `POST /token`: verifies the signed JWT and issues an access token.
 pub(crate) fn token_endpoint(st: &mut State, req: &Request) -> ResponseTemplate {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
@@ -37,7 +40,13 @@ pub(crate) fn token_endpoint(st: &mut State, req: &Request) -> ResponseTemplate 
     if text("iss") != Some(st.opts.client_email.as_str()) {
         return oauth_error(401, "invalid_client", "The OAuth client was not found.");
     }
-    if text("aud") != Some(format!("{}/token", st.base).as_str()) {
+    // "aud: A descriptor of the intended target of the assertion. When making an access token
+    // request this value is always https://oauth2.googleapis.com/token" (Google Identity,
+    // "Using OAuth 2.0 for Server to Server Applications", JWT claim set); google-auth sends that
+    // whatever the key's token_uri (google/oauth2/service_account.py). Clients that send the
+    // key's token_uri (yup-oauth2) reach this fake's own endpoint, accepted too.
+    let own = format!("{}/token", st.base);
+    if !matches!(text("aud"), Some(a) if a == GOOGLE_TOKEN_AUDIENCE || a == own) {
         return oauth_error(400, "invalid_grant", "Invalid JWT: audience mismatch.");
     }
     let (Some(iat), Some(exp)) = (int("iat"), int("exp")) else {
@@ -66,8 +75,8 @@ pub(crate) fn token_endpoint(st: &mut State, req: &Request) -> ResponseTemplate 
             "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
         );
     }
-    st.last_subject = subject;
-    let (token, life) = st.issue_token();
+    st.last_subject.clone_from(&subject);
+    let (token, life) = st.issue_token(subject);
     ResponseTemplate::new(200).set_body_json(json!({
         "access_token": token,
         "expires_in": life,
@@ -77,11 +86,20 @@ pub(crate) fn token_endpoint(st: &mut State, req: &Request) -> ResponseTemplate 
 
 /// Whether the request carries a currently valid `Authorization: Bearer` token.
 pub(crate) fn authorized(st: &State, req: &Request) -> bool {
+    bearer(req).is_some_and(|t| st.token_valid(t))
+}
+
+/// Whether the request acts as a Workspace user through domain-wide delegation (its token was
+/// issued for a JWT with `sub`), rather than as the bare service account.
+pub(crate) fn delegated(st: &State, req: &Request) -> bool {
+    bearer(req).is_some_and(|t| st.token_delegated(t))
+}
+
+fn bearer(req: &Request) -> Option<&str> {
     req.headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| st.token_valid(t))
 }
 
 /// The JSON error Drive returns for a missing, invalid or expired token.

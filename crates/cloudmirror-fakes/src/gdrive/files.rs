@@ -11,7 +11,7 @@ use wiremock::{Request, ResponseTemplate};
 
 use super::query::{self, Cond};
 use super::state::{File, State};
-use super::{drive_error, FOLDER_MIME};
+use super::{drive_error, SharedDriveRole, FOLDER_MIME};
 
 /// Fields `files.get`/`create`/`update` return without `fields`.
 pub(crate) const DEFAULT_FILE_FIELDS: &[&str] = &["kind", "id", "name", "mimeType"];
@@ -167,8 +167,7 @@ pub(crate) fn get(st: &mut State, req: &Request, id: &str, media: bool) -> Respo
                 "Only files with binary content can be downloaded.",
             );
         }
-        return ResponseTemplate::new(200)
-            .set_body_raw(f.data.to_vec(), "application/octet-stream");
+        return media_body(req, &f.data);
     }
     let fields = param(req, "fields");
     ResponseTemplate::new(200).set_body_json(Value::Object(query::select(
@@ -176,6 +175,44 @@ pub(crate) fn get(st: &mut State, req: &Request, id: &str, media: bool) -> Respo
         fields.as_deref(),
         DEFAULT_FILE_FIELDS,
     )))
+}
+
+/// The content of a file, or the part a `Range: bytes=a-b` (or `bytes=a-`) header asks for:
+/// "You can download only a portion of a file by specifying a range of bytes with the Range header"
+/// (Drive API guide "Download and export files", partial download), answered as RFC 9110 says
+/// (206 with `Content-Range`, 416 when the range starts past the end).
+fn media_body(req: &Request, data: &Bytes) -> ResponseTemplate {
+    let total = data.len() as u64;
+    let range = req
+        .headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .and_then(|v| v.split_once('-'))
+        .and_then(|(a, b)| {
+            let a: u64 = a.trim().parse().ok()?;
+            let b: u64 = if b.trim().is_empty() {
+                u64::MAX
+            } else {
+                b.trim().parse().ok()?
+            };
+            (b >= a).then_some((a, b))
+        });
+    let Some((first, last)) = range else {
+        return ResponseTemplate::new(200).set_body_raw(data.to_vec(), "application/octet-stream");
+    };
+    if first >= total {
+        return ResponseTemplate::new(416)
+            .insert_header("Content-Range", format!("bytes */{total}").as_str());
+    }
+    let last = last.min(total - 1);
+    let body = data.slice(first as usize..=last as usize);
+    ResponseTemplate::new(206)
+        .insert_header(
+            "Content-Range",
+            format!("bytes {first}-{last}/{total}").as_str(),
+        )
+        .set_body_raw(body.to_vec(), "application/octet-stream")
 }
 
 /// Checks create metadata and returns `(name, parent id, mime type)`.
@@ -220,7 +257,28 @@ pub(crate) fn check_new(
             ))
         }
     };
+    // A file outside every shared drive is owned by its creator, and service accounts cannot own
+    // files: "Service accounts don't have storage quota and can't own any files. Instead, they
+    // must upload files and folders into shared drives, or use OAuth 2.0 to upload items on behalf
+    // of a human user" (Drive API guide, "Shared drives overview",
+    // https://developers.google.com/workspace/drive/api/guides/about-shareddrives). Drive answers
+    // 403 storageQuotaExceeded (message as seen in Jumbo810/Upload_Github_Artifacts_TO_GDrive#22).
+    // Folders hold no content and are not refused. Domain-wide delegation acts as a user.
+    let in_shared_drive = st.files.get(&parent).is_some_and(|f| f.drive_id.is_some());
+    if mime != FOLDER_MIME && !in_shared_drive && !super::auth::delegated(st, req) {
+        return Err(super::upload::quota_error());
+    }
     Ok((name, parent, mime))
+}
+
+/// 403 `insufficientFilePermissions`, Drive's answer to a change the caller's role does not allow
+/// (shape as Drive sends it: tidyverse/googledrive#298, breakdowns/slam-mirrorbot#386).
+fn insufficient_permissions() -> ResponseTemplate {
+    drive_error(
+        403,
+        "insufficientFilePermissions",
+        "The user does not have sufficient permissions for this file.",
+    )
 }
 
 /// `POST /drive/v3/files` (metadata only: folders and empty files).
@@ -236,6 +294,11 @@ pub(crate) fn create(st: &mut State, req: &Request) -> ResponseTemplate {
     if mime != FOLDER_MIME && st.quota_exceeded {
         return super::upload::quota_error();
     }
+    if mime != FOLDER_MIME {
+        if let Some(r) = super::upload::over_daily_cap(st) {
+            return r;
+        }
+    }
     let id = st.insert(&name, &parent, &mime, Bytes::new());
     respond_file(st, req, &id, None)
 }
@@ -249,6 +312,15 @@ pub(crate) fn update(st: &mut State, req: &Request, id: &str) -> ResponseTemplat
         Ok(m) => m,
         Err(_) => return bad_request("fake: the body must be a JSON object"),
     };
+    // In a shared drive, trashing needs the Content manager (`fileOrganizer`) role or more
+    // ("Roles and permissions": a Contributor, `writer`, can edit but not trash).
+    let in_shared_drive = st.files.get(id).is_some_and(|f| f.drive_id.is_some());
+    if meta.contains_key("trashed")
+        && in_shared_drive
+        && st.opts.shared_drive_role == SharedDriveRole::Writer
+    {
+        return insufficient_permissions();
+    }
     apply_meta(st, id, &meta);
     respond_file(st, req, id, None)
 }
@@ -269,8 +341,16 @@ pub(crate) fn apply_meta(st: &mut State, id: &str, meta: &Map<String, Value>) {
 
 /// `DELETE /drive/v3/files/{id}`: permanent, 204.
 pub(crate) fn delete(st: &mut State, req: &Request, id: &str) -> ResponseTemplate {
-    if let Err(r) = visible(st, req, id) {
-        return r;
+    match visible(st, req, id) {
+        Err(r) => return r,
+        // files.delete (Drive v3 reference): "If the file belongs to a shared drive, the user
+        // must be an `organizer` on the parent folder." A Content manager may only trash.
+        Ok(f)
+            if f.drive_id.is_some() && st.opts.shared_drive_role != SharedDriveRole::Organizer =>
+        {
+            return insufficient_permissions()
+        }
+        Ok(_) => {}
     }
     st.delete_tree(id);
     ResponseTemplate::new(204)

@@ -91,12 +91,16 @@ pub(crate) struct State {
     pub(crate) base: String,
     pub(crate) files: BTreeMap<String, File>,
     pub(crate) sessions: HashMap<String, Session>,
-    /// Access token -> expiry.
-    pub(crate) tokens: HashMap<String, SystemTime>,
+    /// Access token -> (expiry, the JWT's `sub` when domain-wide delegation was used).
+    pub(crate) tokens: HashMap<String, (SystemTime, Option<String>)>,
     pub(crate) faults: HashMap<RequestKind, VecDeque<u16>>,
     pub(crate) chunk_faults: VecDeque<(u16, ChunkKeep)>,
     pub(crate) short_writes: u32,
     pub(crate) quota_exceeded: bool,
+    /// Content bytes received (see `FakeGdrive::bytes_received`).
+    pub(crate) bytes_received: u64,
+    /// Content bytes stored by finished uploads, for the daily upload cap.
+    pub(crate) uploaded_today: u64,
     pub(crate) counts: HashMap<RequestKind, u64>,
     pub(crate) last_subject: Option<String>,
     pub(crate) rng: fastrand_lite::Rng,
@@ -117,6 +121,8 @@ impl State {
             chunk_faults: VecDeque::new(),
             short_writes: 0,
             quota_exceeded: false,
+            bytes_received: 0,
+            uploaded_today: 0,
             counts: HashMap::new(),
             last_subject: None,
             rng: fastrand_lite::Rng::new(seed),
@@ -181,14 +187,21 @@ impl State {
     pub(crate) fn token_valid(&self, token: &str) -> bool {
         self.tokens
             .get(token)
-            .is_some_and(|exp| *exp > SystemTime::now())
+            .is_some_and(|(exp, _)| *exp > SystemTime::now())
     }
 
-    pub(crate) fn issue_token(&mut self) -> (String, u64) {
+    /// Whether `token` was issued through domain-wide delegation (it acts as a Workspace user).
+    pub(crate) fn token_delegated(&self, token: &str) -> bool {
+        self.tokens.get(token).is_some_and(|(_, sub)| sub.is_some())
+    }
+
+    pub(crate) fn issue_token(&mut self, subject: Option<String>) -> (String, u64) {
         let token = format!("fake-ya29.{:016x}{:016x}", self.rng.u64(), self.rng.u64());
         let life = self.opts.token_lifetime;
-        self.tokens
-            .insert(token.clone(), SystemTime::now() + Duration::from_secs(life));
+        self.tokens.insert(
+            token.clone(),
+            (SystemTime::now() + Duration::from_secs(life), subject),
+        );
         (token, life)
     }
 

@@ -20,6 +20,17 @@ pub(crate) fn quota_error() -> ResponseTemplate {
     )
 }
 
+/// Drive's answer to a new upload once the user's 750 GB of the day are used up. Google documents
+/// the cap (Shared drives limits, <https://support.google.com/a/answer/7338880>: "Users who reach
+/// the 750-GB limit [...] cannot upload additional files that day. Uploads that are in progress
+/// will complete") but not the answer; users see 403 `userRateLimitExceeded`, "User rate limit
+/// exceeded." (rclone/rclone#1591, labbots/google-drive-upload#192), which rclone's
+/// `--drive-stop-on-upload-limit` keys on (backend/drive/drive.go, `shouldRetry`).
+pub(crate) fn over_daily_cap(st: &State) -> Option<ResponseTemplate> {
+    (st.uploaded_today >= st.opts.daily_upload_cap)
+        .then(|| drive_error(403, "userRateLimitExceeded", "User rate limit exceeded."))
+}
+
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -37,6 +48,12 @@ pub(crate) fn start(st: &mut State, req: &Request, id: Option<&str>) -> Response
     }
     if st.quota_exceeded {
         return quota_error();
+    }
+    if let Some(r) = over_daily_cap(st) {
+        return r;
+    }
+    if param(req, "uploadType").as_deref() != Some("resumable") {
+        st.bytes_received += req.body.len() as u64;
     }
     let (meta, media) = match param(req, "uploadType").as_deref() {
         Some("multipart") => {
@@ -67,6 +84,7 @@ fn finish(
     target: Target,
     data: Bytes,
 ) -> Result<String, ResponseTemplate> {
+    st.uploaded_today += data.len() as u64;
     match target {
         Target::Create(meta) => {
             let (name, parent, mime) = check_new(st, req, &meta)?;
@@ -219,6 +237,7 @@ pub(crate) fn session(st: &mut State, req: &Request) -> ResponseTemplate {
             "Invalid request. The number of bytes uploaded is required to be equal or greater than {CHUNK_GRANULARITY}, except for the final request (it's recommended to be the exact multiple of {CHUNK_GRANULARITY}). The received request contained {len} bytes"
         ));
     }
+    st.bytes_received += len;
     // Bytes of this chunk the server has not stored yet.
     let skip = (received - first) as usize;
     let new = req.body.get(skip..).unwrap_or_default();
@@ -287,22 +306,30 @@ fn parse_multipart(content_type: &str, body: &[u8]) -> Result<(Map<String, Value
         .map(|b| b.trim_matches('"'))
         .filter(|b| !b.is_empty())
         .ok_or("no boundary parameter")?;
-    let open = format!("--{boundary}\r\n");
-    let mid = format!("\r\n--{boundary}\r\n");
-    let close = format!("\r\n--{boundary}--");
+    // RFC 2046 §5.1.1 asks for CRLF line breaks, but Google's upload servers also take the bare
+    // LF that the official Python client writes (googleapiclient/discovery.py flattens the body
+    // with email's BytesGenerator): accept either, the same one throughout the body.
+    let nl = if body.starts_with(format!("--{boundary}\r\n").as_bytes()) {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let open = format!("--{boundary}{nl}");
+    let mid = format!("{nl}--{boundary}{nl}");
+    let close = format!("{nl}--{boundary}--");
     let rest = body
         .strip_prefix(open.as_bytes())
         .ok_or("the body does not start with the boundary")?;
     let end = rfind(rest, close.as_bytes()).ok_or("no closing boundary")?;
     let tail = &rest[end + close.len()..];
-    if !(tail.is_empty() || tail == b"\r\n") {
+    if !(tail.is_empty() || tail == nl.as_bytes()) {
         return Err("data after the closing boundary".into());
     }
     let inner = &rest[..end];
     let split = find(inner, mid.as_bytes()).ok_or("expected exactly two parts")?;
     let (p1, p2) = (&inner[..split], &inner[split + mid.len()..]);
-    let (h1, b1) = part(p1)?;
-    let (_, b2) = part(p2)?;
+    let (h1, b1) = part(p1, nl)?;
+    let (_, b2) = part(p2, nl)?;
     if !h1
         .to_ascii_lowercase()
         .contains("content-type: application/json")
@@ -315,13 +342,14 @@ fn parse_multipart(content_type: &str, body: &[u8]) -> Result<(Map<String, Value
 }
 
 /// Splits a part into its headers and its body at the blank line.
-fn part(p: &[u8]) -> Result<(String, &[u8]), String> {
-    let at = find(p, b"\r\n\r\n").ok_or("a part has no header block")?;
+fn part<'a>(p: &'a [u8], nl: &str) -> Result<(String, &'a [u8]), String> {
+    let blank = format!("{nl}{nl}");
+    let at = find(p, blank.as_bytes()).ok_or("a part has no header block")?;
     let headers = std::str::from_utf8(&p[..at]).map_err(|_| "part headers are not UTF-8")?;
     if !headers.to_ascii_lowercase().contains("content-type:") {
         return Err("a part has no Content-Type".into());
     }
-    Ok((headers.to_owned(), &p[at + 4..]))
+    Ok((headers.to_owned(), &p[at + blank.len()..]))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -348,5 +376,10 @@ mod tests {
         assert!(parse_multipart("multipart/related; boundary=b1", no_close).is_err());
         let one_part = b"--b1\r\nContent-Type: application/json\r\n\r\n{}\r\n--b1--";
         assert!(parse_multipart("multipart/related; boundary=b1", one_part).is_err());
+        // Bare LF throughout, as google-api-python-client sends it.
+        let lf = b"--b1\nContent-Type: application/json\n\n{\"name\":\"y\"}\n--b1\nContent-Type: application/octet-stream\n\nD\r\nA\n--b1--";
+        let (meta, data) = parse_multipart("multipart/related; boundary=\"b1\"", lf).unwrap();
+        assert_eq!(meta["name"], "y");
+        assert_eq!(&data[..], b"D\r\nA");
     }
 }

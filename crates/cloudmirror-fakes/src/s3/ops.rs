@@ -268,26 +268,71 @@ fn get_object(state: &State, key: &str, req: &Request, head: bool) -> ResponseTe
     let Some(obj) = state.objects.get(key) else {
         return error(404, "NoSuchKey", "The specified key does not exist.", head);
     };
-    if req.headers.contains_key("range") {
-        return error(
-            501,
-            "NotImplemented",
-            "Range is not supported by this fake",
-            head,
-        );
-    }
-    let mut resp = ResponseTemplate::new(200)
+    // GetObject, `Range`: "Downloads the specified byte range of an object" (RFC 9110 byte
+    // ranges; "Amazon S3 doesn't support retrieving multiple ranges of data per GET request"),
+    // answered 206 with `Content-Range`; a range past the end is 416 `InvalidRange` (S3 API
+    // reference, GetObject and "Error responses"). No full-object checksum on a part.
+    let total = obj.data.len() as u64;
+    let range = match header(req, "range").map(|r| parse_range(r, total)) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(())) => {
+            return error(
+                416,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+                head,
+            )
+            .insert_header("content-range", format!("bytes */{total}").as_str())
+        }
+    };
+    let mut resp = ResponseTemplate::new(if range.is_some() { 206 } else { 200 })
         .insert_header("etag", obj.etag.as_str())
+        .insert_header("accept-ranges", "bytes")
         .insert_header(
             "last-modified",
             obj.modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
         );
-    if header(req, "x-amz-checksum-mode") == Some("ENABLED") {
+    if range.is_none() && header(req, "x-amz-checksum-mode") == Some("ENABLED") {
         if let Some(sum) = &obj.checksum_sha256 {
             resp = resp.insert_header("x-amz-checksum-sha256", sum.as_str());
         }
     }
-    resp.set_body_raw(obj.data.to_vec(), "application/octet-stream")
+    let body = match range {
+        None => obj.data.to_vec(),
+        Some((first, last)) => {
+            resp = resp.insert_header(
+                "content-range",
+                format!("bytes {first}-{last}/{total}").as_str(),
+            );
+            obj.data[first as usize..=last as usize].to_vec()
+        }
+    };
+    resp.set_body_raw(body, "application/octet-stream")
+}
+
+/// A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range within `total` bytes, as `(first, last)`.
+fn parse_range(value: &str, total: u64) -> Result<(u64, u64), ()> {
+    let spec = value.trim().strip_prefix("bytes=").ok_or(())?;
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (first, last) = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        (total.saturating_sub(n), total.checked_sub(1).ok_or(())?)
+    } else {
+        let first: u64 = a.parse().map_err(|_| ())?;
+        let last = if b.is_empty() {
+            total.saturating_sub(1)
+        } else {
+            b.parse::<u64>()
+                .map_err(|_| ())?
+                .min(total.saturating_sub(1))
+        };
+        (first, last)
+    };
+    if first >= total || last < first {
+        return Err(());
+    }
+    Ok((first, last))
 }
 
 fn fastrand_id(n: u64) -> u64 {

@@ -55,6 +55,7 @@ const OURS: &[&str] = &[
     "cloudmirror_dropbox",
     "cloudmirror_gdrive",
     "cloudmirror_supabase",
+    "cloudmirror_webdav",
 ];
 
 /// Third-party targets capped at `warn` whatever the verbosity or `CLOUDMIRROR_LOG` asks (at the

@@ -1,6 +1,9 @@
 //! `restore`: download a backup, verify size and SHA-256 against its manifest while decompressing,
 //! and only then put the output in place. Falls back to the next destination when one fails.
 
+pub mod into;
+pub mod target;
+
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -9,9 +12,9 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+use crate::backup::manifest::Manifest;
+use crate::config::destinations::Destination;
 use crate::config::Compression;
-use crate::destinations::Destination;
-use crate::manifest::Manifest;
 use crate::Error;
 
 /// Where the restored bytes go.
@@ -151,7 +154,9 @@ fn write_verified(
     output: &Output,
     dest: &str,
 ) -> Result<u64, Attempt> {
-    if let (Some(crate::archive::TAR), Output::File(path)) = (manifest.archive.as_deref(), output) {
+    if let (Some(crate::backup::archive::TAR), Output::File(path)) =
+        (manifest.archive.as_deref(), output)
+    {
         return extract_verified(reader, manifest, compression, path, dest);
     }
     let (mut sink, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match output {
@@ -214,7 +219,7 @@ fn extract_verified(
     target: &Path,
     dest: &str,
 ) -> Result<u64, Attempt> {
-    let mut extractor = crate::archive::extract_into(target).map_err(|e| {
+    let mut extractor = crate::backup::archive::extract_into(target).map_err(|e| {
         Attempt::Fatal(Error::Input(format!(
             "cannot restore into {}: {e}",
             target.display()
@@ -268,7 +273,7 @@ pub(crate) fn decode_hashed(
     };
     let copied = {
         let mut plain: Box<dyn Read + '_> = if encrypted {
-            crate::encrypt::decrypting_reader(&mut hashing)?
+            crate::backup::encrypt::decrypting_reader(&mut hashing)?
         } else {
             Box::new(&mut hashing)
         };

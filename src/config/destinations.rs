@@ -10,8 +10,8 @@ use cloudmirror_contract::{
 };
 use cloudmirror_local::{LocalConfig, LocalStore};
 
+use crate::config::prefixed::PrefixedStore;
 use crate::config::{Config, DestinationConfig};
-use crate::prefixed::PrefixedStore;
 use crate::Error;
 
 /// A configured destination, ready to use.
@@ -24,7 +24,7 @@ pub struct Destination {
     /// The store, with the destination's prefix applied.
     pub store: Arc<dyn Store>,
     /// Its retention rules (its own, else `[retention]`).
-    pub retention: Option<crate::retention::RetentionPolicy>,
+    pub retention: Option<crate::lifecycle::retention::RetentionPolicy>,
 }
 
 impl fmt::Debug for Destination {
@@ -56,7 +56,7 @@ async fn open_within_timeout(
     let timeout = config
         .backup
         .destination_timeout
-        .unwrap_or(crate::duration::DEFAULT_DESTINATION_TIMEOUT);
+        .unwrap_or(crate::config::duration::DEFAULT_DESTINATION_TIMEOUT);
     if let Ok(opened) = tokio::time::timeout(timeout, open(config, dest)).await {
         return opened;
     }
@@ -135,6 +135,14 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
                 config,
                 dest,
                 cloudmirror_supabase::SupabaseStore::new_with_retry(c, retry).await,
+            )?
+        }
+        "webdav" => {
+            let c: cloudmirror_webdav::WebdavConfig = config.adapter_settings(dest)?;
+            opened(
+                config,
+                dest,
+                cloudmirror_webdav::WebdavStore::new_with_retry(c, retry).await,
             )?
         }
         other => {

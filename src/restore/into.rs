@@ -17,8 +17,8 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::destinations::Destination;
-use crate::manifest::Manifest;
+use crate::backup::manifest::Manifest;
+use crate::config::destinations::Destination;
 use crate::restore::{check_digests, decode_hashed, fetch_manifest};
 use crate::Error;
 

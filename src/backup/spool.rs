@@ -40,7 +40,7 @@ pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
 /// empty in [`SpoolWriter::finish`]'s result): each costs a pass of CPU over every stored byte.
 pub fn create_with(
     dir: Option<&Path>,
-    recipients: Option<&crate::encrypt::Recipients>,
+    recipients: Option<&crate::backup::encrypt::Recipients>,
     digests: DigestSet,
 ) -> io::Result<(SpoolWriter, SpoolReaders)> {
     remove_stale(&dir.map_or_else(std::env::temp_dir, Path::to_path_buf));
@@ -64,7 +64,9 @@ pub fn create_with(
     };
     let sink = match recipients {
         None => Sink::Plain(Box::new(stored)),
-        Some(r) => Sink::Age(Box::new(crate::encrypt::encrypting_writer(r, stored)?)),
+        Some(r) => Sink::Age(Box::new(crate::backup::encrypt::encrypting_writer(
+            r, stored,
+        )?)),
     };
     let writer = SpoolWriter {
         sink: Some(sink),

@@ -4,12 +4,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use chrono::Utc;
+use cloudmirror::backup::template::{self, NameInputs, DEFAULT_TEMPLATE};
 use cloudmirror::backup::{self, BackupPlan, Source};
 use cloudmirror::catalog;
+use cloudmirror::config::destinations::{self, Destination};
 use cloudmirror::config::Config;
-use cloudmirror::destinations::{self, Destination};
 use cloudmirror::lifecycle;
-use cloudmirror::template::{self, NameInputs, DEFAULT_TEMPLATE};
 use cloudmirror::{Error, ExitStatus};
 use cloudmirror_contract::Key;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::{Cli, Command};
 
 mod daemon;
+pub(crate) mod logging;
 mod restore_flow;
 
 /// Runs the command; errors are printed here and turned into exit statuses.
@@ -30,7 +31,7 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
                     serde_json::json!({ "ok": false, "error": e.to_string() })
                 );
             }
-            crate::logging::error(format_args!("{e}"));
+            crate::cli::logging::error(format_args!("{e}"));
             // Bad config or input, or nothing could be done: 2 either way.
             ExitStatus::Failure
         }
@@ -40,8 +41,8 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
 async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::discover(cli.config.as_deref(), &env)?;
-    if let Some(w) = cloudmirror::config_secrets::world_readable_warning(&config.origin) {
-        crate::logging::warning(format_args!("{w}"));
+    if let Some(w) = cloudmirror::config::secrets::world_readable_warning(&config.origin) {
+        crate::cli::logging::warning(format_args!("{w}"));
     }
     tracing::debug!(config = %config.origin, "configuration loaded");
     match &cli.command {
@@ -87,7 +88,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             identity,
         } => {
             if let Some(path) = identity {
-                cloudmirror::encrypt::use_identity_file(path)?;
+                cloudmirror::backup::encrypt::use_identity_file(path)?;
             }
             let dests = destinations::open_selected(&config, &cli.to).await?;
             let args = restore_flow::RestoreArgs {
@@ -134,7 +135,7 @@ struct BackupOpts<'a> {
 async fn verify_after_backup(report: &mut backup::BackupReport, dests: &[Destination], name: &Key) {
     for (result, dest) in report.destinations.iter_mut().zip(dests) {
         if result.ok {
-            let check = cloudmirror::verify::check_copy(dest, name, false).await;
+            let check = cloudmirror::lifecycle::verify::check_copy(dest, name, false).await;
             if !check.ok() {
                 result.ok = false;
                 result.error = Some(format!(
@@ -158,7 +159,7 @@ async fn retention_after_backup(
             && dest
                 .retention
                 .as_ref()
-                .is_some_and(cloudmirror::retention::RetentionPolicy::has_rules)
+                .is_some_and(cloudmirror::lifecycle::retention::RetentionPolicy::has_rules)
         {
             let p = lifecycle::prune(dest, dest.retention.as_ref(), Utc::now(), false).await;
             if p.failed {
@@ -215,7 +216,7 @@ async fn backup_cmd(
     let timeout = config
         .backup
         .destination_timeout
-        .unwrap_or(cloudmirror::duration::DEFAULT_DESTINATION_TIMEOUT);
+        .unwrap_or(cloudmirror::config::duration::DEFAULT_DESTINATION_TIMEOUT);
     let mut report = backup::run_with_timeout(&plan, dests, &pb, timeout).await?;
     pb.finish_and_clear();
     if opts.verify {
@@ -270,7 +271,7 @@ async fn backup_cmd(
             }
         }
         if let Some(e) = &report.error {
-            crate::logging::error(format_args!("{e}"));
+            crate::cli::logging::error(format_args!("{e}"));
         }
     }
     Ok(status)
@@ -283,7 +284,7 @@ async fn notify(config: &Config, report: &backup::BackupReport, status: ExitStat
     if !n.wants(ok) {
         return;
     }
-    let summary = cloudmirror::notify::Summary {
+    let summary = cloudmirror::schedule::notify::Summary {
         tool: "cloudmirror",
         ok,
         exit_code: status.code(),
@@ -291,7 +292,7 @@ async fn notify(config: &Config, report: &backup::BackupReport, status: ExitStat
     };
     if let Err(e) = n.send(&summary).await {
         tracing::warn!("notification failed: {e}");
-        crate::logging::warning(format_args!("notification failed: {e}"));
+        crate::cli::logging::warning(format_args!("notification failed: {e}"));
     }
 }
 
@@ -307,7 +308,7 @@ async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
     } else {
         for l in &listings {
             if let Some(e) = &l.error {
-                crate::logging::warning(format_args!("cannot list {}: {e}", l.destination));
+                crate::cli::logging::warning(format_args!("cannot list {}: {e}", l.destination));
             }
         }
         if rows.is_empty() {
@@ -395,7 +396,7 @@ async fn status_cmd(cli: &Cli, config: &Config, dests: &[Destination]) -> ExitSt
             .map(|d| lifecycle::status(d, &config.health, now)),
     )
     .await;
-    let code = cloudmirror::health::exit_code(&health);
+    let code = cloudmirror::lifecycle::health::exit_code(&health);
     if cli.json {
         println!(
             "{}",
@@ -444,7 +445,7 @@ async fn verify_cmd(
                         .filter_map(|b| Key::parse(&b.name).ok())
                         .collect(),
                     Err(e) => {
-                        checks.push(cloudmirror::verify::CopyCheck {
+                        checks.push(cloudmirror::lifecycle::verify::CopyCheck {
                             destination: dest.name.clone(),
                             name: String::new(),
                             status: "error",
@@ -456,7 +457,7 @@ async fn verify_cmd(
                 },
             };
         for n in &names {
-            checks.push(cloudmirror::verify::check_copy(dest, n, deep).await);
+            checks.push(cloudmirror::lifecycle::verify::check_copy(dest, n, deep).await);
         }
     }
     let ok = checks.iter().filter(|c| c.ok()).count();
@@ -511,7 +512,7 @@ async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<Exit
         }
     }
     Ok(if deleted == 0 && failed == 0 {
-        crate::logging::error(format_args!("no backup named {name} on the selected destinations"));
+        crate::cli::logging::error(format_args!("no backup named {name} on the selected destinations"));
         ExitStatus::Failure
     } else if failed == 0 {
         ExitStatus::Success

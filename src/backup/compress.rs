@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 
 use cloudmirror_contract::Digests;
 
+use crate::backup::spool::SpoolWriter;
 use crate::config::Compression;
-use crate::spool::SpoolWriter;
 
 /// Source bytes per gzip member. 1 MiB keeps the ratio within about 0.1 % of one single stream
 /// (each member restarts with an empty 32 KiB window) while leaving enough blocks to share out.
@@ -458,7 +458,7 @@ mod tests {
         out
     }
 
-    fn read_spool(readers: &crate::spool::SpoolReaders) -> Result<Vec<u8>, String> {
+    fn read_spool(readers: &crate::backup::spool::SpoolReaders) -> Result<Vec<u8>, String> {
         use futures::TryStreamExt;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -626,7 +626,7 @@ mod tests {
         let data = sample(3_000_000);
         let mut outputs = Vec::new();
         for threads in [1, 2, 3] {
-            let (w, readers) = crate::spool::create(None).unwrap();
+            let (w, readers) = crate::backup::spool::create(None).unwrap();
             let mut enc = spool_encoder(Compression::Zstd, 3, threads, w).unwrap();
             for piece in data.chunks(100_000) {
                 enc.write_all(piece).unwrap();
@@ -645,7 +645,7 @@ mod tests {
     #[test]
     fn gzip_spool_encoder_hashes_what_it_stores_and_abort_fails_readers() {
         let data = sample(2_500_000);
-        let (w, readers) = crate::spool::create(None).unwrap();
+        let (w, readers) = crate::backup::spool::create(None).unwrap();
         let mut enc = spool_encoder(Compression::Gzip, 6, 2, w).unwrap();
         enc.write_all(&data).unwrap();
         let digests = enc.finish_all().unwrap();
@@ -657,7 +657,7 @@ mod tests {
         );
         assert_eq!(gunzip(&stored), data);
 
-        let (w, readers) = crate::spool::create(None).unwrap();
+        let (w, readers) = crate::backup::spool::create(None).unwrap();
         let mut enc = spool_encoder(Compression::Gzip, 6, 2, w).unwrap();
         enc.write_all(&data).unwrap();
         enc.abort("source died");

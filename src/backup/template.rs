@@ -65,7 +65,7 @@ pub fn render(template: &str, inputs: &NameInputs, compression: Compression) -> 
             out.push_str(ext);
         }
     }
-    if out.ends_with(crate::manifest::MANIFEST_SUFFIX) {
+    if out.ends_with(crate::backup::manifest::MANIFEST_SUFFIX) {
         return Err(Error::Config(format!(
             "backup.name: template {template:?} produces {out:?}, which ends like a manifest"
         )));

@@ -2,7 +2,7 @@
 //! date, size, destinations) and the safety backup (`restore --safety-backup`) made before it.
 //!
 //! `latest` is the newest backup by its manifest's `created_at` that is present and intact (the fast
-//! check of [`crate::verify::check_copy`]) on one of the candidate destinations. Safety backups
+//! check of [`crate::lifecycle::verify::check_copy`]) on one of the candidate destinations. Safety backups
 //! (`pre_restore` in the manifest) are left out while any other backup is listed: they hold the state a
 //! restore replaced, so picking one would undo the last restore. Only where nothing else exists
 //! are they candidates (name one to restore it on purpose).
@@ -13,14 +13,14 @@ use chrono::{DateTime, Utc};
 use cloudmirror_contract::Key;
 use serde::Serialize;
 
+use crate::backup::manifest::Manifest;
+use crate::backup::template::{self, NameInputs};
 use crate::backup::{BackupPlan, Source};
+use crate::config::destinations::Destination;
 use crate::config::Config;
-use crate::destinations::Destination;
 use crate::lifecycle::backups_with_manifests;
-use crate::manifest::Manifest;
+use crate::lifecycle::verify::check_copy;
 use crate::restore::fetch_manifest;
-use crate::template::{self, NameInputs};
-use crate::verify::check_copy;
 use crate::Error;
 
 /// The word that stands for the newest intact backup in `restore <NAME|latest>`.

@@ -1,6 +1,13 @@
 //! `backup`: read the source once, compress and hash it into the spool, upload to every destination
 //! concurrently, then store the manifest next to each copy that landed intact.
 
+pub mod archive;
+pub mod compress;
+pub mod encrypt;
+pub mod manifest;
+pub mod spool;
+pub mod template;
+
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,10 +17,10 @@ use cloudmirror_contract::{DigestSet, Digests, Key, StoreExt};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::backup::manifest::Manifest;
+use crate::config::destinations::Destination;
 use crate::config::Compression;
-use crate::destinations::Destination;
-use crate::manifest::Manifest;
-use crate::{spool, Error, ExitStatus};
+use crate::{Error, ExitStatus};
 
 /// An upload running in the background: its result and when it ended.
 type UploadTask = tokio::task::JoinHandle<(
@@ -104,7 +111,7 @@ impl Source {
                         )));
                     }
                     // A folder is streamed as a tar archive (see `archive`).
-                    let tar = crate::archive::tar_folder(p).map_err(|e| {
+                    let tar = crate::backup::archive::tar_folder(p).map_err(|e| {
                         Error::Input(format!("cannot archive source folder {}: {e}", p.display()))
                     })?;
                     return Ok((Box::new(tar), None));
@@ -131,7 +138,7 @@ pub struct BackupPlan {
     /// Compression of stored bytes.
     pub compression: Compression,
     /// Compression level, already checked against the compression's range
-    /// ([`crate::compress::resolve_level`]).
+    /// ([`crate::backup::compress::resolve_level`]).
     pub level: u32,
     /// Folder for the spool file.
     pub spool_dir: Option<PathBuf>,
@@ -139,7 +146,7 @@ pub struct BackupPlan {
     /// the newest one).
     pub pre_restore: bool,
     /// age recipients the stored bytes are encrypted to (`[encryption]`), if any.
-    pub recipients: Option<crate::encrypt::Recipients>,
+    pub recipients: Option<crate::backup::encrypt::Recipients>,
 }
 
 impl BackupPlan {
@@ -152,7 +159,7 @@ impl BackupPlan {
         pre_restore: bool,
     ) -> Result<Self, Error> {
         let compression = config.backup.compress;
-        let level = crate::compress::resolve_level(compression, config.backup.level)
+        let level = crate::backup::compress::resolve_level(compression, config.backup.level)
             .map_err(|e| Error::Config(format!("{}: {e}", config.origin)))?;
         Ok(Self {
             source,
@@ -208,7 +215,7 @@ impl BackupReport {
     }
 }
 
-/// Runs a backup to `destinations`, each given [`crate::duration::DEFAULT_DESTINATION_TIMEOUT`].
+/// Runs a backup to `destinations`, each given [`crate::config::duration::DEFAULT_DESTINATION_TIMEOUT`].
 /// Source errors detected before any upload are returned as `Err`; failures during the run are
 /// reported per destination in the report.
 pub async fn run(
@@ -220,7 +227,7 @@ pub async fn run(
         plan,
         destinations,
         progress,
-        crate::duration::DEFAULT_DESTINATION_TIMEOUT,
+        crate::config::duration::DEFAULT_DESTINATION_TIMEOUT,
     )
     .await
 }
@@ -321,7 +328,7 @@ pub async fn run_with_timeout(
     manifest.pre_restore = plan.pre_restore;
     manifest.encrypted = plan.recipients.is_some();
     if plan.source.is_folder() {
-        manifest.archive = Some(crate::archive::TAR.to_owned());
+        manifest.archive = Some(crate::backup::archive::TAR.to_owned());
     }
     let results = finish(
         plan,
@@ -464,10 +471,10 @@ fn compress(
     progress: &ProgressBar,
     source: &str,
 ) -> Result<(Digests, u64), String> {
-    let mut out = crate::compress::spool_encoder(
+    let mut out = crate::backup::compress::spool_encoder(
         compression,
         level,
-        crate::compress::default_threads(),
+        crate::backup::compress::default_threads(),
         writer,
     )
     .map_err(|e| format!("starting the compressor failed: {e}"))?;

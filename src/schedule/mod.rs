@@ -1,6 +1,8 @@
 //! `[schedule]`: when `cloudmirror daemon` runs the backup job (a cron expression in UTC or a
 //! named time zone), and the waiting between runs.
 
+pub mod notify;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};

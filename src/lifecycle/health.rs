@@ -21,7 +21,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::retention::{newest_first, BackupInfo, InvalidPolicy, WholeNumber};
+use crate::lifecycle::retention::{newest_first, BackupInfo, InvalidPolicy, WholeNumber};
 use crate::ExitStatus;
 
 /// Default for [`HealthPolicy::max_age_hours`]: a daily backup plus two hours of slack.

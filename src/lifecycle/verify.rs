@@ -6,8 +6,8 @@ use cloudmirror_contract::{Checksum, DigestSet, Hashes, Key, StoreExt};
 use futures::TryStreamExt;
 use serde::Serialize;
 
-use crate::destinations::Destination;
-use crate::manifest::Manifest;
+use crate::backup::manifest::Manifest;
+use crate::config::destinations::Destination;
 use crate::restore::fetch_manifest;
 
 /// The outcome of checking one backup on one destination.

@@ -1,5 +1,10 @@
 //! Loading `cloudmirror.toml`: discovery, `${VAR}` substitution, and errors that name file, line and field.
 
+pub mod destinations;
+pub mod duration;
+pub mod prefixed;
+pub mod secrets;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,7 +32,7 @@ pub const CONFIG_ENV: &str = "CLOUDMIRROR_CONFIG";
 pub const DEFAULT_FILE: &str = "cloudmirror.toml";
 
 /// Destination types cloudmirror knows.
-pub const DESTINATION_TYPES: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase"];
+pub const DESTINATION_TYPES: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase", "webdav"];
 
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,12 +102,12 @@ impl Compression {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
-    /// Name template of stored backups (see [`crate::template`]); default `{stem}-{timestamp}{ext}`.
+    /// Name template of stored backups (see [`crate::backup::template`]); default `{stem}-{timestamp}{ext}`.
     pub name: Option<String>,
     /// Compression of stored bytes.
     #[serde(default)]
     pub compress: Compression,
-    /// Compression level: gzip 0-9 (default 6), zstd 1-22 (default 3); see [`crate::compress`].
+    /// Compression level: gzip 0-9 (default 6), zstd 1-22 (default 3); see [`crate::backup::compress`].
     pub level: Option<u32>,
     /// Shell command whose standard output is backed up when `backup` gets no source.
     pub exec: Option<String>,
@@ -111,13 +116,19 @@ pub struct BackupConfig {
     /// Folder for the spool file the compressed backup is staged in (default: the system temp folder).
     pub spool_dir: Option<PathBuf>,
     /// How long one destination may take to store the backup and its manifest (default 30m;
-    /// see [`crate::duration`]); a destination past it fails alone.
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    /// see [`crate::config::duration`]); a destination past it fails alone.
+    #[serde(
+        default,
+        deserialize_with = "crate::config::duration::deserialize_option"
+    )]
     pub destination_timeout: Option<std::time::Duration>,
     /// How long each request to a destination is retried through transient failures (503s,
     /// throttling, restarts, dropped connections) before it fails (default 5m, waits capped at
     /// 30 s); a destination's own `retry_for` overrides it.
-    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    #[serde(
+        default,
+        deserialize_with = "crate::config::duration::deserialize_option"
+    )]
     pub retry_for: Option<std::time::Duration>,
 }
 
@@ -131,7 +142,7 @@ pub struct DestinationConfig {
     /// Folder prefix inside the destination (e.g. `daily/`), applied to every key.
     pub prefix: Prefix,
     /// Retention rules of this destination (its own `retention` table, else `[retention]`).
-    pub retention: Option<crate::retention::RetentionPolicy>,
+    pub retention: Option<crate::lifecycle::retention::RetentionPolicy>,
     /// This destination's retry budget (`retry_for`), else `[backup] retry_for`.
     pub retry_for: Option<std::time::Duration>,
     /// The remaining keys, for the adapter's own config type.
@@ -152,15 +163,15 @@ pub struct Config {
     /// `[[destinations]]`, in file order.
     pub destinations: Vec<DestinationConfig>,
     /// `[retention]`: rules applied after each backup and by `prune` (unless a destination has its own).
-    pub retention: Option<crate::retention::RetentionPolicy>,
+    pub retention: Option<crate::lifecycle::retention::RetentionPolicy>,
     /// `[health]`: thresholds of `status`.
-    pub health: crate::health::HealthPolicy,
+    pub health: crate::lifecycle::health::HealthPolicy,
     /// `[schedule]`: when `daemon` runs the backup job.
     pub schedule: Option<crate::schedule::ScheduleConfig>,
     /// `[notify]`: the webhook told about each backup run.
-    pub notify: Option<crate::notify::NotifyConfig>,
+    pub notify: Option<crate::schedule::notify::NotifyConfig>,
     /// `[encryption]`: age recipients every backup is encrypted to.
-    pub encryption: Option<crate::encrypt::EncryptionConfig>,
+    pub encryption: Option<crate::backup::encrypt::EncryptionConfig>,
     source: SourceIndex,
 }
 
@@ -171,12 +182,12 @@ struct RawConfig {
     backup: BackupConfig,
     #[serde(default)]
     destinations: Vec<toml::Table>,
-    retention: Option<crate::retention::RetentionPolicy>,
+    retention: Option<crate::lifecycle::retention::RetentionPolicy>,
     #[serde(default)]
-    health: crate::health::HealthPolicy,
+    health: crate::lifecycle::health::HealthPolicy,
     schedule: Option<crate::schedule::ScheduleConfig>,
-    notify: Option<crate::notify::NotifyConfig>,
-    encryption: Option<crate::encrypt::EncryptionConfig>,
+    notify: Option<crate::schedule::notify::NotifyConfig>,
+    encryption: Option<crate::backup::encrypt::EncryptionConfig>,
 }
 
 impl Config {
@@ -314,10 +325,10 @@ impl Config {
     }
 
     /// The parsed `[encryption]` recipients, when backups are to be encrypted.
-    pub fn recipients(&self) -> Result<Option<crate::encrypt::Recipients>, Error> {
+    pub fn recipients(&self) -> Result<Option<crate::backup::encrypt::Recipients>, Error> {
         self.encryption
             .as_ref()
-            .map(crate::encrypt::EncryptionConfig::recipients)
+            .map(crate::backup::encrypt::EncryptionConfig::recipients)
             .transpose()
     }
 
@@ -557,7 +568,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn parse_destination(
     index: usize,
     mut table: toml::Table,
-    global_retention: Option<&crate::retention::RetentionPolicy>,
+    global_retention: Option<&crate::lifecycle::retention::RetentionPolicy>,
     source: &SourceIndex,
 ) -> Result<DestinationConfig, Error> {
     let at = [Seg::Key("destinations".into()), Seg::Index(index)];
@@ -608,7 +619,7 @@ fn parse_destination(
     };
     let retry_for = match table.remove("retry_for") {
         None => None,
-        Some(v) => crate::duration::deserialize_option(v).map_err(|e| {
+        Some(v) => crate::config::duration::deserialize_option(v).map_err(|e| {
             source.error(
                 &with(&at, "retry_for"),
                 &format!("destination {name:?}: retry_for: {e}"),
@@ -618,7 +629,7 @@ fn parse_destination(
     let retention = match table.remove("retention") {
         None => None,
         Some(v) => {
-            let policy: crate::retention::RetentionPolicy =
+            let policy: crate::lifecycle::retention::RetentionPolicy =
                 source.deserialize(v, &with(&at, "retention"))?;
             policy.validate().map_err(|e| {
                 source.error(
@@ -758,12 +769,13 @@ mod tests {
              [[destinations]]\nname='b'\ntype='local'\npath='y'\nretry_for = 15\n",
         )
         .unwrap();
-        let budget = |i: usize| crate::destinations::retry_policy(&c, &c.destinations[i]).budget;
+        let budget =
+            |i: usize| crate::config::destinations::retry_policy(&c, &c.destinations[i]).budget;
         assert_eq!(budget(0), Duration::from_mins(2));
         assert_eq!(budget(1), Duration::from_secs(15));
         let d = parse("[[destinations]]\nname='a'\ntype='local'\npath='x'\n").unwrap();
         assert_eq!(
-            crate::destinations::retry_policy(&d, &d.destinations[0]).budget,
+            crate::config::destinations::retry_policy(&d, &d.destinations[0]).budget,
             cloudmirror_contract::DEFAULT_RETRY_FOR
         );
         let err = parse("[[destinations]]\nname='a'\ntype='local'\npath='x'\nretry_for='soon'\n")

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use cloudmirror::backup::{self, BackupReport};
+use cloudmirror::config::destinations::Destination;
 use cloudmirror::config::Config;
-use cloudmirror::destinations::Destination;
+use cloudmirror::restore::into::{self as restore_into, CommandStdout};
+use cloudmirror::restore::target::{self as restore_target, RestoreTarget, LATEST};
 use cloudmirror::restore::{self, Output};
-use cloudmirror::restore_into::{self, CommandStdout};
-use cloudmirror::restore_target::{self, RestoreTarget, LATEST};
 use cloudmirror::{Error, ExitStatus};
 use cloudmirror_contract::Key;
 
@@ -55,7 +55,7 @@ pub(crate) async fn run(
     };
     if let Some(t) = &target {
         for note in &t.notes {
-            crate::logging::warning(format_args!("latest: passed over {note}"));
+            crate::cli::logging::warning(format_args!("latest: passed over {note}"));
         }
     }
     let name = target.as_ref().map_or(args.name, |t| t.name.as_str());
@@ -189,7 +189,7 @@ async fn restore_to(
             if cli.json {
                 // Printed below, with the safety backup.
             } else if *output == Output::Stdout {
-                crate::logging::info(format_args!("restored {} from {} (verified sha256)",
+                crate::cli::logging::info(format_args!("restored {} from {} (verified sha256)",
                     report.name, report.destination));
             } else {
                 println!(
@@ -281,7 +281,7 @@ async fn safety_backup(
         .map(|d| d.destination.as_str())
         .collect();
     for d in report.destinations.iter().filter(|d| !d.ok) {
-        crate::logging::warning(format_args!("safety backup {} failed on {}: {}",
+        crate::cli::logging::warning(format_args!("safety backup {} failed on {}: {}",
             report.name,
             d.destination,
             d.error.as_deref().unwrap_or("unknown error")));
@@ -297,7 +297,7 @@ async fn safety_backup(
                 .unwrap_or_default()
         )));
     }
-    crate::logging::info(format_args!("safety backup {} stored on {}",
+    crate::cli::logging::info(format_args!("safety backup {} stored on {}",
         report.name,
         landed.join(", ")));
     Ok(report)

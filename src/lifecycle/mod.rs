@@ -1,16 +1,20 @@
 //! Keeping destinations tidy and healthy: reading backups with their manifests, applying retention
 //! (`prune`, and after every successful backup) and assessing health (`status`).
 
+pub mod health;
+pub mod retention;
+pub mod verify;
+
 use chrono::{DateTime, Utc};
 use cloudmirror_contract::{ErrorKind, Key};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::catalog;
-use crate::destinations::Destination;
-use crate::health::{self, DestinationHealth, HealthPolicy, ListingError};
+use crate::config::destinations::Destination;
+use crate::lifecycle::health::{DestinationHealth, HealthPolicy, ListingError};
+use crate::lifecycle::retention::{BackupInfo, RetentionPlan, RetentionPolicy};
 use crate::restore::fetch_manifest;
-use crate::retention::{self, BackupInfo, RetentionPlan, RetentionPolicy};
 
 /// Manifests fetched at once per destination.
 const MANIFEST_CONCURRENCY: usize = 8;

@@ -4,6 +4,7 @@
 /// Keys whose values are credentials, in any destination type.
 pub const SECRET_KEYS: &[&str] = &[
     "app_secret",
+    "password",
     "refresh_token",
     "secret_access_key",
     "session_token",
