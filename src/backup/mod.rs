@@ -507,14 +507,12 @@ fn compress(
         out.abort(&msg);
         return Err(msg);
     }
-    let digests = out
-        .finish_all()
-        .map_err(|e| {
-            format!(
-                "writing the spool file failed: {}",
-                crate::error::io_message(&e)
-            )
-        })?;
+    let digests = out.finish_all().map_err(|e| {
+        format!(
+            "writing the spool file failed: {}",
+            crate::error::io_message(&e)
+        )
+    })?;
     Ok((digests, total))
 }
 

@@ -28,13 +28,17 @@ pub(super) async fn run(cli: &Cli, config: &Config) -> Result<ExitStatus, Error>
     // Settings errors surface now, not at the first run.
     destinations::open_selected(config, &cli.to).await?;
     let stop = stop_signal()?;
-    crate::cli::logging::info(format_args!("cloudmirror daemon: running the backup job on {}",
-        schedule.describe()));
+    crate::cli::logging::info(format_args!(
+        "cloudmirror daemon: running the backup job on {}",
+        schedule.describe()
+    ));
     let mut runs = 0u64;
     loop {
         let next = schedule.next_after(Utc::now())?;
-        crate::cli::logging::info(format_args!("cloudmirror daemon: next run at {}",
-            next.format("%Y-%m-%d %H:%M:%S UTC")));
+        crate::cli::logging::info(format_args!(
+            "cloudmirror daemon: next run at {}",
+            next.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
         let mut stopping = stop.clone();
         tokio::select! {
@@ -64,13 +68,17 @@ pub(super) async fn run(cli: &Cli, config: &Config) -> Result<ExitStatus, Error>
                 ExitStatus::Failure
             }
         };
-        crate::cli::logging::info(format_args!("cloudmirror daemon: run {runs} finished with exit code {}",
-            status.code()));
+        crate::cli::logging::info(format_args!(
+            "cloudmirror daemon: run {runs} finished with exit code {}",
+            status.code()
+        ));
         if *stop.borrow() {
             break;
         }
     }
-    crate::cli::logging::info(format_args!("cloudmirror daemon: stopped after {runs} run(s)"));
+    crate::cli::logging::info(format_args!(
+        "cloudmirror daemon: stopped after {runs} run(s)"
+    ));
     Ok(ExitStatus::Success)
 }
 
@@ -92,10 +100,14 @@ fn stop_signal() -> Result<watch::Receiver<bool>, Error> {
             let _ = tokio::signal::ctrl_c().await;
             signals += 1;
             if signals > 1 {
-                crate::cli::logging::info(format_args!("cloudmirror daemon: second signal, exiting now"));
+                crate::cli::logging::info(format_args!(
+                    "cloudmirror daemon: second signal, exiting now"
+                ));
                 std::process::exit(ExitStatus::Failure.code());
             }
-            crate::cli::logging::info(format_args!("cloudmirror daemon: stopping (after the run under way, if any)"));
+            crate::cli::logging::info(format_args!(
+                "cloudmirror daemon: stopping (after the run under way, if any)"
+            ));
             let _ = tx.send(true);
         }
     });

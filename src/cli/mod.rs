@@ -512,7 +512,9 @@ async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<Exit
         }
     }
     Ok(if deleted == 0 && failed == 0 {
-        crate::cli::logging::error(format_args!("no backup named {name} on the selected destinations"));
+        crate::cli::logging::error(format_args!(
+            "no backup named {name} on the selected destinations"
+        ));
         ExitStatus::Failure
     } else if failed == 0 {
         ExitStatus::Success

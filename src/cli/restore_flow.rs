@@ -189,8 +189,10 @@ async fn restore_to(
             if cli.json {
                 // Printed below, with the safety backup.
             } else if *output == Output::Stdout {
-                crate::cli::logging::info(format_args!("restored {} from {} (verified sha256)",
-                    report.name, report.destination));
+                crate::cli::logging::info(format_args!(
+                    "restored {} from {} (verified sha256)",
+                    report.name, report.destination
+                ));
             } else {
                 println!(
                     "restored {} from {} to {} ({}, verified sha256)",
@@ -281,10 +283,12 @@ async fn safety_backup(
         .map(|d| d.destination.as_str())
         .collect();
     for d in report.destinations.iter().filter(|d| !d.ok) {
-        crate::cli::logging::warning(format_args!("safety backup {} failed on {}: {}",
+        crate::cli::logging::warning(format_args!(
+            "safety backup {} failed on {}: {}",
             report.name,
             d.destination,
-            d.error.as_deref().unwrap_or("unknown error")));
+            d.error.as_deref().unwrap_or("unknown error")
+        ));
     }
     if landed.is_empty() {
         return Err(Error::Failed(format!(
@@ -297,9 +301,11 @@ async fn safety_backup(
                 .unwrap_or_default()
         )));
     }
-    crate::cli::logging::info(format_args!("safety backup {} stored on {}",
+    crate::cli::logging::info(format_args!(
+        "safety backup {} stored on {}",
         report.name,
-        landed.join(", ")));
+        landed.join(", ")
+    ));
     Ok(report)
 }
 

@@ -34,10 +34,15 @@ pub struct Schedule {
 impl Schedule {
     /// Parses and validates `[schedule]`; errors name the field.
     pub fn parse(config: &ScheduleConfig) -> Result<Self, Error> {
+        // Vixie cron's `@midnight` is `@daily` (crontab(5)); croner knows only the latter.
+        let expression = match config.cron.trim() {
+            "@midnight" => "@daily",
+            other => other,
+        };
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .build()
-            .parse(&config.cron)
+            .parse(expression)
             .map_err(|e| {
                 Error::Config(format!(
                     "schedule.cron: invalid cron expression {:?}: {e}",

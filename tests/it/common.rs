@@ -153,7 +153,10 @@ pub fn under_ci() -> bool {
 /// Says that a test is skipped and why; under CI, fails it instead.
 #[track_caller]
 pub fn skip(why: &str) {
-    assert!(!under_ci(), "CI=true, so this test may not be skipped: {why}");
+    assert!(
+        !under_ci(),
+        "CI=true, so this test may not be skipped: {why}"
+    );
     eprintln!("skipped: {why}");
 }
 

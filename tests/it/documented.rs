@@ -64,7 +64,12 @@ fn backup_verify_fails_a_destination_whose_stored_copy_is_damaged() {
     fakes.supabase.damage_next_commit_of("db.json.gz");
     let run = s
         .run(&[
-            "backup", "db.json", "--name", "db.json.gz", "--verify", "--json",
+            "backup",
+            "db.json",
+            "--name",
+            "db.json.gz",
+            "--verify",
+            "--json",
         ])
         .expect_code(1);
     let report = run.json();
@@ -107,11 +112,12 @@ fn assert_json_lines(stderr: &str) -> Vec<serde_json::Value> {
 #[test]
 fn log_format_json_makes_every_stderr_line_json() {
     let s = Scratch::new();
-    s.write("blocker", "x");
+    // A symlink to itself: every write into it and every listing of it fails (ELOOP), even as root.
+    std::os::unix::fs::symlink("loop", s.join("loop")).unwrap();
     s.write(
         "cloudmirror.toml",
         "[[destinations]]\nname = \"good\"\ntype = \"local\"\npath = \"good\"\n\n\
-         [[destinations]]\nname = \"bad\"\ntype = \"local\"\npath = \"blocker/x\"\n",
+         [[destinations]]\nname = \"bad\"\ntype = \"local\"\npath = \"loop/x\"\n",
     );
     s.write("db.json", json_export(200));
 
@@ -128,27 +134,24 @@ fn log_format_json_makes_every_stderr_line_json() {
         .expect_code(2);
     let lines = assert_json_lines(&run.stderr);
     assert!(
-        lines
-            .iter()
-            .any(|l| l["level"] == "ERROR" && l["fields"]["message"].as_str().unwrap().contains("nope.gz")),
+        lines.iter().any(|l| l["level"] == "ERROR"
+            && l["fields"]["message"].as_str().unwrap().contains("nope.gz")),
         "{}",
         run.stderr
     );
 
     // A warning printed outside tracing (a destination that cannot be listed).
-    let run = s
-        .run(&["list", "--log-format", "json"])
-        .expect_code(1);
+    let run = s.run(&["list", "--log-format", "json"]).expect_code(1);
     let lines = assert_json_lines(&run.stderr);
-    assert!(
-        lines.iter().any(|l| l["level"] == "WARN"),
-        "{}",
-        run.stderr
-    );
+    assert!(lines.iter().any(|l| l["level"] == "WARN"), "{}", run.stderr);
 
     // The text format stays text.
     let run = s.run(&["list"]).expect_code(1);
-    assert!(run.stderr.contains("warning: cannot list bad"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning: cannot list bad"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -188,22 +191,33 @@ fn daemon_finishes_the_run_under_way_when_sigterm_arrives() {
         .unwrap();
     assert!(kill.success());
     let mut status = None;
-    wait_until("the daemon to exit after the run", Duration::from_mins(1), || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
+    wait_until(
+        "the daemon to exit after the run",
+        Duration::from_mins(1),
+        || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        },
+    );
     reader.join().unwrap();
     let log = lines.lock().unwrap().join("\n");
     assert_eq!(status.unwrap().code(), Some(0), "{log}");
     assert!(log.contains("stopping (after the run under way"), "{log}");
     assert!(log.contains("run 1 finished with exit code 0"), "{log}");
     assert!(log.contains("stopped after 1 run(s)"), "{log}");
-    assert!(!log.contains("run 2 started"), "no run after the signal: {log}");
+    assert!(
+        !log.contains("run 2 started"),
+        "no run after the signal: {log}"
+    );
     // The run completed: its backup holds the job's whole output, including what came after the
     // signal.
     let names = listed_names(&s.run(&["list", "--json"]).expect_code(0));
     assert_eq!(names.len(), 1, "{names:?}");
-    s.run(&["restore", &names[0], "-o", "out.txt"]).expect_code(0);
+    s.run(&["restore", &names[0], "-o", "out.txt"])
+        .expect_code(0);
     let expected: String = (1..=2000).map(|i| format!("{i}\n")).collect();
-    assert_eq!(std::fs::read_to_string(s.join("out.txt")).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_to_string(s.join("out.txt")).unwrap(),
+        expected
+    );
 }

@@ -483,19 +483,29 @@ fn a_full_disk_is_a_clean_error_with_no_half_written_file() {
         "[backup]\ncompress = \"none\"\nspool_dir = \"spool\"\n\
          [[destinations]]\nname = \"ok\"\ntype = \"local\"\npath = \"ok\"\n",
     );
-    s.run(&["backup", "db.bin", "--name", "db.bin"]).expect_code(0);
+    s.run(&["backup", "db.bin", "--name", "db.bin"])
+        .expect_code(0);
 
     // The spool cannot grow past the limit: nothing is stored anywhere, exit 2, no spool file
     // left, and the message names the cause. (A destination alone on a full disk is covered by
     // `cloudmirror-local`'s `file_too_large` test: here the limit holds for every file.)
-    let run = run_with_file_size_limit(&s, &["backup", "db.bin", "--name", "spooled.bin"])
-        .expect_code(2);
+    let run =
+        run_with_file_size_limit(&s, &["backup", "db.bin", "--name", "spooled.bin"]).expect_code(2);
     let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(all.contains("File too large") && all.contains(FULL), "{all}");
-    assert!(files_in(&s.join("spool")).is_empty(), "{:?}", files_in(&s.join("spool")));
+    assert!(
+        all.contains("File too large") && all.contains(FULL),
+        "{all}"
+    );
+    assert!(
+        files_in(&s.join("spool")).is_empty(),
+        "{:?}",
+        files_in(&s.join("spool"))
+    );
     assert!(!s.join("ok/spooled.bin").exists());
     assert!(
-        !files_in(&s.join("ok")).iter().any(|f| f.contains("spooled")),
+        !files_in(&s.join("ok"))
+            .iter()
+            .any(|f| f.contains("spooled")),
         "{:?}",
         files_in(&s.join("ok"))
     );
@@ -513,7 +523,11 @@ fn a_full_disk_is_a_clean_error_with_no_half_written_file() {
         "{}",
         run.stderr
     );
-    assert!(files_in(&s.join("out")).is_empty(), "{:?}", files_in(&s.join("out")));
+    assert!(
+        files_in(&s.join("out")).is_empty(),
+        "{:?}",
+        files_in(&s.join("out"))
+    );
 
     // A restore to a standard output that is a full device (`/dev/full` fails every write with
     // ENOSPC): exit 2 with the same message.

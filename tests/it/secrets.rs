@@ -370,9 +370,7 @@ impl Drop for SelfSignedServer {
 fn tls_certificates_are_verified_even_on_loopback() {
     let s = Scratch::new();
     let Some(server) = SelfSignedServer::start(s.path()) else {
-        crate::common::skip(
-            "openssl is not installed (needed to serve a self-signed certificate)",
-        );
+        crate::common::skip("openssl is not installed (needed to serve a self-signed certificate)");
         return;
     };
     let url = format!("https://127.0.0.1:{}", server.port);

@@ -134,7 +134,9 @@ pub(crate) fn live_destination(
     let var = |suffix: &str| format!("CLOUDMIRROR_LIVE_{upper}_{suffix}");
     let set = |suffix: &str| env(&var(suffix)).is_some_and(|v| !v.is_empty());
     if !settings.iter().any(|(_, s, _)| set(s)) {
-        return LiveSettings::Unset(format!("no credentials (no CLOUDMIRROR_LIVE_{upper}_* set)"));
+        return LiveSettings::Unset(format!(
+            "no credentials (no CLOUDMIRROR_LIVE_{upper}_* set)"
+        ));
     }
     let missing: Vec<String> = settings
         .iter()
@@ -198,9 +200,15 @@ mod tests {
         let env = env_of(&[("CLOUDMIRROR_LIVE_SUPABASE_URL", "https://x.supabase.co")]);
         match live_destination("supabase", "supabase", &env) {
             LiveSettings::Incomplete(why) => {
-                assert!(why.contains("CLOUDMIRROR_LIVE_SUPABASE_SERVICE_ROLE_KEY"), "{why}");
+                assert!(
+                    why.contains("CLOUDMIRROR_LIVE_SUPABASE_SERVICE_ROLE_KEY"),
+                    "{why}"
+                );
                 assert!(why.contains("CLOUDMIRROR_LIVE_SUPABASE_BUCKET"), "{why}");
-                assert!(!why.contains("x.supabase.co"), "values are never printed: {why}");
+                assert!(
+                    !why.contains("x.supabase.co"),
+                    "values are never printed: {why}"
+                );
             }
             other => panic!("expected Incomplete, got {other:?}"),
         }
@@ -214,9 +222,15 @@ mod tests {
         ]);
         match live_destination("s3", "s3", &env) {
             LiveSettings::Table(t) => {
-                assert!(t.contains("bucket = \"${CLOUDMIRROR_LIVE_S3_BUCKET}\""), "{t}");
+                assert!(
+                    t.contains("bucket = \"${CLOUDMIRROR_LIVE_S3_BUCKET}\""),
+                    "{t}"
+                );
                 assert!(!t.contains("hunter2"), "{t}");
-                assert!(!t.contains("region"), "unset optional settings are left out: {t}");
+                assert!(
+                    !t.contains("region"),
+                    "unset optional settings are left out: {t}"
+                );
             }
             other => panic!("expected a table, got {other:?}"),
         }

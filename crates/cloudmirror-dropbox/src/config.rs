@@ -344,7 +344,7 @@ mod tests {
             toml_err(r#"{"folder":"/a","app_key":"k","refresh_token":"r","bogus":1}"#).is_some()
         );
         let c: DropboxConfig = serde_json::from_str(
-            r#"{"folder":"no-slash","app_key":" ","refresh_token":"","chunk_size":"3MiB",
+            r#"{"folder":"no-slash","app_key":" ","refresh_token":"","chunk_size":"200MiB",
                 "root_namespace_id":"team","token_url":"ftp://x"}"#,
         )
         .unwrap();

@@ -471,8 +471,9 @@ mod tests {
             .parse()
             .expect("fake address");
         let http = aws_smithy_http_client::hyper_014::HyperClientBuilder::new().build(AllTo(addr));
-        client.s3 =
-            aws_sdk_s3::Client::from_conf(client.s3.config().to_builder().http_client(http).build());
+        client.s3 = aws_sdk_s3::Client::from_conf(
+            client.s3.config().to_builder().http_client(http).build(),
+        );
         client.retry = RetryPolicy::fast();
         client
     }

@@ -34,7 +34,6 @@ impl S3Store {
                 part_size: config.part_size_bytes(),
                 parts_in_flight: config.parts_in_flight.unwrap_or(DEFAULT_PARTS_IN_FLIGHT),
                 checksums: config.send_checksums.unwrap_or(true),
-                max_parts: crate::config::MAX_PARTS,
             },
             list_page_size: config.list_page_size.unwrap_or(DEFAULT_LIST_PAGE_SIZE),
         })

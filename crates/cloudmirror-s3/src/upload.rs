@@ -23,8 +23,6 @@ pub(crate) struct UploadSettings {
     pub(crate) parts_in_flight: usize,
     /// Whether SHA-256 checksums go with each request.
     pub(crate) checksums: bool,
-    /// Most parts of one object: S3's [`MAX_PARTS`] (tests lower it to reach the limit quickly).
-    pub(crate) max_parts: u64,
 }
 
 /// The part size for a body: the configured one, grown (in whole MiB) when a known length would
@@ -138,7 +136,7 @@ async fn send_parts(
             break;
         }
         number += 1;
-        if number > settings.max_parts {
+        if number > MAX_PARTS {
             return Err(error(
                 ErrorKind::InvalidInput,
                 format!(
@@ -283,54 +281,5 @@ mod tests {
             None
         );
         assert_eq!(full_object_sha256("bm90IGEgZGlnZXN0"), None);
-    }
-
-    /// A streamed body (unknown length) that would need more parts than S3 allows fails with a
-    /// message asking for a larger `part_size`, and the multipart upload is aborted: nothing is
-    /// stored and no parts stay billed. (The limit is lowered to 3 parts here; 10,000 parts of
-    /// S3's 5 MiB minimum would be 50 GB.)
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_streamed_body_needing_more_parts_than_s3_allows_fails_cleanly() {
-        use cloudmirror_contract::{ByteSize, RetryPolicy};
-        use cloudmirror_fakes::s3::{FakeS3, S3Op};
-        use futures::StreamExt;
-
-        let fake = FakeS3::start().await;
-        let o = fake.options();
-        let mut config = crate::S3Config::new(o.bucket.clone());
-        config.region = Some(o.region.clone());
-        config.endpoint = Some(fake.uri());
-        config.access_key_id = Some(o.access_key_id.clone());
-        config.secret_access_key = Some(o.secret_access_key.clone().into());
-        config.part_size = Some(ByteSize::mib(5));
-        let mut client = Client::connect(&config).await.expect("client");
-        client.retry = RetryPolicy::fast();
-        let settings = UploadSettings {
-            part_size: 1024,
-            parts_in_flight: 2,
-            checksums: true,
-            max_parts: 3,
-        };
-        // Four full parts and a bit, in pieces, with no length: the fourth part is one too many.
-        let pieces: Vec<cloudmirror_contract::Result<Bytes>> = (0..9)
-            .map(|i| Ok(Bytes::from(vec![i as u8; 512])))
-            .collect();
-        let body = futures::stream::iter(pieces).boxed();
-        let key = Key::parse("big/db.json.gz").expect("key");
-        let err = upload(&client, &key, body, None, settings)
-            .await
-            .expect_err("more parts than allowed");
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("big/db.json.gz")
-                && msg.contains("more than 10,000 parts")
-                && msg.contains("raise part_size"),
-            "{msg}"
-        );
-        assert_eq!(fake.request_count(S3Op::UploadPart), 3, "three parts went up");
-        assert_eq!(fake.request_count(S3Op::AbortMultipartUpload), 1, "then it was aborted");
-        assert!(fake.open_multipart_uploads().is_empty());
-        assert!(fake.object_keys().is_empty(), "nothing stored");
     }
 }
