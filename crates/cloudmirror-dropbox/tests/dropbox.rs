@@ -398,7 +398,7 @@ async fn chunk_size_is_validated_with_the_field_name() {
 
 /// Sequential upload sessions take appends of any length: Dropbox requires multiples of 4 MiB
 /// (4,194,304 bytes) only in concurrent sessions (dropbox-api-spec `files.stone`, route
-/// `upload_session/start`: "the length of the uploaded data in a call to upload_session/append:2
+/// `upload_session/start`: "the length of the uploaded data in a call to `upload_session/append:2`
 /// ... must be a multiple of 2^22 (4,194,304) bytes" applies to sessions started with
 /// `session_type = concurrent`), so a chunk size that is not a multiple uploads whole.
 #[tokio::test]
