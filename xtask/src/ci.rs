@@ -26,6 +26,58 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &[],
     )?;
 
+    let (env, mut skipped) = provision_services()?;
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    step(
+        "cargo test",
+        &["test", "--workspace", "--all-targets"],
+        &env_refs,
+    )?;
+    step("doc tests", &["test", "--workspace", "--doc"], &env_refs)?;
+    // The providers' official SDKs against the fakes: a fake that refuses what a real client
+    // sends, or answers what it cannot parse, fails CI.
+    println!("xtask ci: official SDKs against the fakes (cargo xtask sdk)");
+    match sdk::prepare() {
+        Ok(python) => sdk::run_with(&python, &[])?,
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and the official SDKs cannot be installed: {why:#}")
+        }
+        Err(why) => skipped.push(format!(
+            "official SDKs against the fakes (xtask/sdk): {why:#}"
+        )),
+    }
+    if quick {
+        skipped.push("the 1 GiB flat-memory test (--quick)".into());
+    } else {
+        step(
+            "1 GiB flat-memory test",
+            &[
+                "test",
+                "-p",
+                "cloudmirror",
+                "--test",
+                "it",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ],
+            &env_refs,
+        )?;
+    }
+    if skipped.is_empty() {
+        println!("xtask ci: all checks passed, nothing skipped");
+    } else {
+        println!("xtask ci: all checks passed; SKIPPED:");
+        for s in &skipped {
+            println!("  - {s}");
+        }
+    }
+    Ok(())
+}
+
+/// Provisions every server the tests need; returns the environment that points the tests at them
+/// and what is skipped (only outside CI: under `CI=true` a missing server is an error).
+fn provision_services() -> Result<(Vec<(String, String)>, Vec<String>)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     match provision::s3s_fs() {
@@ -86,52 +138,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         );
     }
 
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    step(
-        "cargo test",
-        &["test", "--workspace", "--all-targets"],
-        &env_refs,
-    )?;
-    step("doc tests", &["test", "--workspace", "--doc"], &env_refs)?;
-    // The providers' official SDKs against the fakes: a fake that refuses what a real client
-    // sends, or answers what it cannot parse, fails CI.
-    println!("xtask ci: official SDKs against the fakes (cargo xtask sdk)");
-    match sdk::prepare() {
-        Ok(python) => sdk::run_with(&python, &[])?,
-        Err(why) if provision::under_ci() => {
-            bail!("CI=true and the official SDKs cannot be installed: {why:#}")
-        }
-        Err(why) => skipped.push(format!(
-            "official SDKs against the fakes (xtask/sdk): {why:#}"
-        )),
-    }
-    if quick {
-        skipped.push("the 1 GiB flat-memory test (--quick)".into());
-    } else {
-        step(
-            "1 GiB flat-memory test",
-            &[
-                "test",
-                "-p",
-                "cloudmirror",
-                "--test",
-                "it",
-                "--",
-                "--ignored",
-                "--nocapture",
-            ],
-            &env_refs,
-        )?;
-    }
-    if skipped.is_empty() {
-        println!("xtask ci: all checks passed, nothing skipped");
-    } else {
-        println!("xtask ci: all checks passed; SKIPPED:");
-        for s in &skipped {
-            println!("  - {s}");
-        }
-    }
-    Ok(())
+    Ok((env, skipped))
 }
 
 fn step(what: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
