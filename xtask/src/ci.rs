@@ -75,9 +75,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Environment variables that point the tests at the provisioned servers.
+type TestEnv = Vec<(String, String)>;
+
 /// Provisions every server the tests need; returns the environment that points the tests at them
 /// and what is skipped (only outside CI: under `CI=true` a missing server is an error).
-fn provision_services() -> Result<(Vec<(String, String)>, Vec<String>)> {
+fn provision_services() -> Result<(TestEnv, Vec<String>)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     match provision::s3s_fs() {
