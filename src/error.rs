@@ -17,7 +17,7 @@ pub enum Error {
     #[error("{0}")]
     Store(#[from] cloudmirror_contract::Error),
     /// Local I/O failed (spool file, output file).
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", io_message(source))]
     Io {
         /// What was being done.
         context: String,
@@ -36,6 +36,18 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+}
+
+/// An I/O error's message, saying what it means when a file cannot grow: a full disk (`ENOSPC`),
+/// a full quota (`EDQUOT`) and a file-size limit (`EFBIG`, `ulimit -f`) are one problem to a user.
+pub(crate) fn io_message(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as Io;
+    match e.kind() {
+        Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => {
+            format!("{e} ({})", cloudmirror_contract::DISK_FULL)
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            cli::logging::error(format_args!("cannot start the async runtime: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -146,6 +146,7 @@ fn init_logging(verbose: u8, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(verbose > 0);
+    cli::logging::set_json(format == LogFormat::Json);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

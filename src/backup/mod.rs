@@ -494,7 +494,10 @@ fn compress(
         total += n as u64;
         progress.inc(n as u64);
         if let Err(e) = out.write_all(&buf[..n]) {
-            let msg = format!("writing the spool file failed: {e}");
+            let msg = format!(
+                "writing the spool file failed: {}",
+                crate::error::io_message(&e)
+            );
             out.abort(&msg);
             return Err(msg);
         }
@@ -504,9 +507,12 @@ fn compress(
         out.abort(&msg);
         return Err(msg);
     }
-    let digests = out
-        .finish_all()
-        .map_err(|e| format!("writing the spool file failed: {e}"))?;
+    let digests = out.finish_all().map_err(|e| {
+        format!(
+            "writing the spool file failed: {}",
+            crate::error::io_message(&e)
+        )
+    })?;
     Ok((digests, total))
 }
 

@@ -28,17 +28,17 @@ pub(super) async fn run(cli: &Cli, config: &Config) -> Result<ExitStatus, Error>
     // Settings errors surface now, not at the first run.
     destinations::open_selected(config, &cli.to).await?;
     let stop = stop_signal()?;
-    eprintln!(
+    crate::cli::logging::info(format_args!(
         "cloudmirror daemon: running the backup job on {}",
         schedule.describe()
-    );
+    ));
     let mut runs = 0u64;
     loop {
         let next = schedule.next_after(Utc::now())?;
-        eprintln!(
+        crate::cli::logging::info(format_args!(
             "cloudmirror daemon: next run at {}",
             next.format("%Y-%m-%d %H:%M:%S UTC")
-        );
+        ));
         let wait = (next - Utc::now()).to_std().unwrap_or_default();
         let mut stopping = stop.clone();
         tokio::select! {
@@ -46,7 +46,7 @@ pub(super) async fn run(cli: &Cli, config: &Config) -> Result<ExitStatus, Error>
             _ = stopping.wait_for(|s| *s) => break,
         }
         runs += 1;
-        eprintln!("cloudmirror daemon: run {runs} started");
+        crate::cli::logging::info(format_args!("cloudmirror daemon: run {runs} started"));
         let status = match destinations::open_selected(config, &cli.to).await {
             Ok(dests) => {
                 let opts = BackupOpts {
@@ -58,25 +58,27 @@ pub(super) async fn run(cli: &Cli, config: &Config) -> Result<ExitStatus, Error>
                 match backup_cmd(cli, config, &dests, &opts).await {
                     Ok(status) => status,
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        crate::cli::logging::error(format_args!("{e}"));
                         ExitStatus::Failure
                     }
                 }
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::cli::logging::error(format_args!("{e}"));
                 ExitStatus::Failure
             }
         };
-        eprintln!(
+        crate::cli::logging::info(format_args!(
             "cloudmirror daemon: run {runs} finished with exit code {}",
             status.code()
-        );
+        ));
         if *stop.borrow() {
             break;
         }
     }
-    eprintln!("cloudmirror daemon: stopped after {runs} run(s)");
+    crate::cli::logging::info(format_args!(
+        "cloudmirror daemon: stopped after {runs} run(s)"
+    ));
     Ok(ExitStatus::Success)
 }
 
@@ -98,10 +100,14 @@ fn stop_signal() -> Result<watch::Receiver<bool>, Error> {
             let _ = tokio::signal::ctrl_c().await;
             signals += 1;
             if signals > 1 {
-                eprintln!("cloudmirror daemon: second signal, exiting now");
+                crate::cli::logging::info(format_args!(
+                    "cloudmirror daemon: second signal, exiting now"
+                ));
                 std::process::exit(ExitStatus::Failure.code());
             }
-            eprintln!("cloudmirror daemon: stopping (after the run under way, if any)");
+            crate::cli::logging::info(format_args!(
+                "cloudmirror daemon: stopping (after the run under way, if any)"
+            ));
             let _ = tx.send(true);
         }
     });

@@ -1,5 +1,50 @@
 //! The binary's log filter: what `-v`/`-vv` show, and the caps that keep third-party crates that
-//! log credentials (token responses, signed canonical requests) quiet at every verbosity.
+//! log credentials (token responses, signed canonical requests) quiet at every verbosity. Also the
+//! notes printed to stderr outside tracing (`error: ...`), which follow `--log-format`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether stderr carries JSON lines (`--log-format json`).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`error`], [`warning`] and [`info`] print JSON lines (`--log-format json`).
+pub(crate) fn set_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
+
+/// Prints `error: <message>` on stderr (a JSON line under `--log-format json`).
+pub(crate) fn error(message: impl std::fmt::Display) {
+    note("ERROR", "error: ", &message.to_string());
+}
+
+/// Prints `warning: <message>` on stderr (a JSON line under `--log-format json`).
+pub(crate) fn warning(message: impl std::fmt::Display) {
+    note("WARN", "warning: ", &message.to_string());
+}
+
+/// Prints `<message>` on stderr (a JSON line under `--log-format json`).
+pub(crate) fn info(message: impl std::fmt::Display) {
+    note("INFO", "", &message.to_string());
+}
+
+/// One stderr line: plain text, or under `--log-format json` an object shaped like the tracing
+/// subscriber's JSON lines (`timestamp`, `level`, `fields.message`, `target`), so every stderr
+/// line parses the same way.
+fn note(level: &str, prefix: &str, message: &str) {
+    if JSON.load(Ordering::Relaxed) {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": level,
+                "fields": { "message": message },
+                "target": "cloudmirror",
+            })
+        );
+    } else {
+        eprintln!("{prefix}{message}");
+    }
+}
 
 /// Our own crates: `-v` shows their debug events, `-vv` their trace events.
 const OURS: &[&str] = &[

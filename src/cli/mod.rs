@@ -31,7 +31,7 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
                     serde_json::json!({ "ok": false, "error": e.to_string() })
                 );
             }
-            eprintln!("error: {e}");
+            crate::cli::logging::error(format_args!("{e}"));
             // Bad config or input, or nothing could be done: 2 either way.
             ExitStatus::Failure
         }
@@ -42,7 +42,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::discover(cli.config.as_deref(), &env)?;
     if let Some(w) = cloudmirror::config::secrets::world_readable_warning(&config.origin) {
-        eprintln!("warning: {w}");
+        crate::cli::logging::warning(format_args!("{w}"));
     }
     tracing::debug!(config = %config.origin, "configuration loaded");
     match &cli.command {
@@ -271,7 +271,7 @@ async fn backup_cmd(
             }
         }
         if let Some(e) = &report.error {
-            eprintln!("error: {e}");
+            crate::cli::logging::error(format_args!("{e}"));
         }
     }
     Ok(status)
@@ -292,7 +292,7 @@ async fn notify(config: &Config, report: &backup::BackupReport, status: ExitStat
     };
     if let Err(e) = n.send(&summary).await {
         tracing::warn!("notification failed: {e}");
-        eprintln!("warning: notification failed: {e}");
+        crate::cli::logging::warning(format_args!("notification failed: {e}"));
     }
 }
 
@@ -308,7 +308,7 @@ async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
     } else {
         for l in &listings {
             if let Some(e) = &l.error {
-                eprintln!("warning: cannot list {}: {e}", l.destination);
+                crate::cli::logging::warning(format_args!("cannot list {}: {e}", l.destination));
             }
         }
         if rows.is_empty() {
@@ -512,7 +512,9 @@ async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<Exit
         }
     }
     Ok(if deleted == 0 && failed == 0 {
-        eprintln!("error: no backup named {name} on the selected destinations");
+        crate::cli::logging::error(format_args!(
+            "no backup named {name} on the selected destinations"
+        ));
         ExitStatus::Failure
     } else if failed == 0 {
         ExitStatus::Success

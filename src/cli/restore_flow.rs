@@ -55,7 +55,7 @@ pub(crate) async fn run(
     };
     if let Some(t) = &target {
         for note in &t.notes {
-            eprintln!("warning: latest: passed over {note}");
+            crate::cli::logging::warning(format_args!("latest: passed over {note}"));
         }
     }
     let name = target.as_ref().map_or(args.name, |t| t.name.as_str());
@@ -189,10 +189,10 @@ async fn restore_to(
             if cli.json {
                 // Printed below, with the safety backup.
             } else if *output == Output::Stdout {
-                eprintln!(
+                crate::cli::logging::info(format_args!(
                     "restored {} from {} (verified sha256)",
                     report.name, report.destination
-                );
+                ));
             } else {
                 println!(
                     "restored {} from {} to {} ({}, verified sha256)",
@@ -283,12 +283,12 @@ async fn safety_backup(
         .map(|d| d.destination.as_str())
         .collect();
     for d in report.destinations.iter().filter(|d| !d.ok) {
-        eprintln!(
-            "warning: safety backup {} failed on {}: {}",
+        crate::cli::logging::warning(format_args!(
+            "safety backup {} failed on {}: {}",
             report.name,
             d.destination,
             d.error.as_deref().unwrap_or("unknown error")
-        );
+        ));
     }
     if landed.is_empty() {
         return Err(Error::Failed(format!(
@@ -301,11 +301,11 @@ async fn safety_backup(
                 .unwrap_or_default()
         )));
     }
-    eprintln!(
+    crate::cli::logging::info(format_args!(
         "safety backup {} stored on {}",
         report.name,
         landed.join(", ")
-    );
+    ));
     Ok(report)
 }
 

@@ -175,9 +175,16 @@ fn write_verified(
             (Box::new(io::BufWriter::new(file)), Some(tmp))
         }
     };
-    let copied = decode_hashed(reader, compression, manifest.encrypted, &mut sink);
+    let mut tracked = TrackWrites::new(&mut sink);
+    let copied = decode_hashed(reader, compression, manifest.encrypted, &mut tracked);
+    let write_failed = tracked.failed.take();
     let written_to_stdout = matches!(output, Output::Stdout);
     let (restored, digests) = copied.map_err(|e| {
+        // The output could not take the bytes (a full disk, a file-size limit): that is no fault
+        // of the copy, and no other copy would fare better.
+        if let Some(e) = write_failed {
+            return Attempt::Fatal(Error::io("writing the output", e));
+        }
         let why = format!("the copy on {dest} is unreadable or corrupt: {e}");
         if written_to_stdout {
             Attempt::Fatal(Error::Failed(why))
@@ -256,6 +263,41 @@ fn extract_verified(
         ))
     })?;
     Ok(restored)
+}
+
+/// A writer that remembers the first error its inner writer returned, so a failed restore can
+/// tell a failing output (fatal) from a corrupt copy (try the next one).
+struct TrackWrites<'a> {
+    inner: &'a mut dyn Write,
+    failed: Option<io::Error>,
+}
+
+impl<'a> TrackWrites<'a> {
+    fn new(inner: &'a mut dyn Write) -> Self {
+        Self {
+            inner,
+            failed: None,
+        }
+    }
+
+    fn note(&mut self, e: &io::Error) {
+        if self.failed.is_none() {
+            self.failed = Some(match e.raw_os_error() {
+                Some(code) => io::Error::from_raw_os_error(code),
+                None => io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+    }
+}
+
+impl Write for TrackWrites<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| self.note(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().inspect_err(|e| self.note(e))
+    }
 }
 
 /// Decrypts (when `encrypted`) and decompresses the stored bytes read from `reader` into `sink`,

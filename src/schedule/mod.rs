@@ -34,10 +34,15 @@ pub struct Schedule {
 impl Schedule {
     /// Parses and validates `[schedule]`; errors name the field.
     pub fn parse(config: &ScheduleConfig) -> Result<Self, Error> {
+        // Vixie cron's `@midnight` is `@daily` (crontab(5)); croner knows only the latter.
+        let expression = match config.cron.trim() {
+            "@midnight" => "@daily",
+            other => other,
+        };
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .build()
-            .parse(&config.cron)
+            .parse(expression)
             .map_err(|e| {
                 Error::Config(format!(
                     "schedule.cron: invalid cron expression {:?}: {e}",
@@ -134,5 +139,29 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("schedule.timezone"));
+    }
+
+    /// `docs/configuration.md` promises `@daily`-style aliases.
+    #[test]
+    fn cron_aliases_run_at_their_period_start() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 30, 5).unwrap(); // a Monday
+        for (alias, next) in [
+            ("@hourly", Utc.with_ymd_and_hms(2026, 11, 23, 13, 0, 0)),
+            ("@daily", Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0)),
+            ("@midnight", Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0)),
+            ("@weekly", Utc.with_ymd_and_hms(2026, 11, 29, 0, 0, 0)), // Sunday
+            ("@monthly", Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0)),
+            ("@yearly", Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0)),
+            ("@annually", Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0)),
+        ] {
+            let s = schedule(alias, None).unwrap_or_else(|e| panic!("{alias}: {e}"));
+            assert_eq!(s.next_after(now).unwrap(), next.unwrap(), "{alias}");
+        }
+        // In a time zone: @daily is local midnight (23:00 UTC in Berlin's winter).
+        let s = schedule("@daily", Some("Europe/Berlin")).unwrap();
+        assert_eq!(
+            s.next_after(now).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 23, 23, 0, 0).unwrap()
+        );
     }
 }

@@ -475,10 +475,10 @@ const CASES: &[Case] = &[
         fragments: &["destination \"sb\"", "url"],
     },
     Case {
-        what: "dropbox chunk size not a multiple of 4 MiB",
-        config: Some(dropbox!("chunk_size = \"5MiB\"\n")),
+        what: "dropbox chunk size over Dropbox's 150 MiB request limit",
+        config: Some(dropbox!("chunk_size = \"151MiB\"\n")),
         args: &["backup", "db.json"],
-        fragments: &["destination \"dbx\"", "chunk_size", "multiple of 4 MiB"],
+        fragments: &["destination \"dbx\"", "chunk_size", "at most 150 MiB"],
     },
     Case {
         what: "dropbox api_url not a URL",

@@ -1,18 +1,64 @@
 //! The binary against every provider's fake at once: one backup mirrored to local + S3 + Dropbox +
 //! Drive + Supabase, listed, verified and restored from each, byte-identical.
 
+use cloudmirror_fakes::gdrive::RequestKind;
+use cloudmirror_fakes::s3::S3Op;
+
 use crate::common::{json_export, Scratch};
 use crate::fakes::Fakes as Clouds;
 
 const ALL: [&str; 5] = ["local", "s3", "dropbox", "drive", "supabase"];
 
+/// A JSON-lines export whose rows carry a random 256-bit hex token (as session ids and hashes
+/// do), so it compresses only to about a third: 150 000 rows are about 7 MiB gzipped.
+fn export_with_tokens(rows: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = Vec::new();
+    for i in 0..rows {
+        let token: String = (0..4).map(|_| format!("{:016x}", next())).collect();
+        out.extend_from_slice(
+            format!(
+                "{{\"id\":{i},\"org\":\"org-{}\",\"email\":\"user{i}@example.com\",\"token\":\"{token}\"}}\n",
+                i % 97
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
+/// Local + the four fakes, with each adapter's chunk setting at (or near) its smallest, so a
+/// backup of a few MiB crosses every chunked path: S3 multipart (parts of 5 MiB, S3's minimum),
+/// a Dropbox upload session (the fake's 4 MiB chunks), a Drive resumable session (1 MiB chunks)
+/// and Supabase TUS (6 MiB chunks: the fake, like the real server, takes no other size).
+fn chunked_config(clouds: &Clouds) -> String {
+    let config = clouds
+        .config()
+        .replace("type = \"s3\"\n", "type = \"s3\"\npart_size = \"5MiB\"\n")
+        .replace(
+            "type = \"gdrive\"\n",
+            "type = \"gdrive\"\nchunk_size = \"1MiB\"\n",
+        )
+        .replace(
+            "type = \"supabase\"\n",
+            "type = \"supabase\"\nchunk_size = \"6MiB\"\n",
+        );
+    assert!(config.contains("chunk_size = \"4MiB\""), "{config}");
+    config
+}
+
 #[test]
 fn mirrors_to_five_destinations_and_restores_from_each() {
     let clouds = Clouds::start();
     let s = Scratch::new();
-    s.write("cloudmirror.toml", clouds.config());
-    // Large enough that compressed output crosses every adapter's chunked path in the fakes.
-    let data = json_export(400_000);
+    s.write("cloudmirror.toml", chunked_config(&clouds));
+    let data = export_with_tokens(300_000);
     s.write("db.json", &data);
     let run = s
         .run(&[
@@ -24,6 +70,37 @@ fn mirrors_to_five_destinations_and_restores_from_each() {
             "--json",
         ])
         .expect_code(0);
+    // The compressed backup spans several chunks of every adapter (see `chunked_config`)...
+    let stored = std::fs::metadata(s.join("local/daily/db.json.gz"))
+        .unwrap()
+        .len();
+    assert!(stored > 12 * 1024 * 1024, "compressed to {stored} bytes");
+    // ...and each fake saw its chunked protocol, not one single-request upload.
+    assert!(
+        clouds.s3.request_count(S3Op::UploadPart) >= 2
+            && clouds.s3.request_count(S3Op::CompleteMultipartUpload) == 1,
+        "S3 multipart: {} parts",
+        clouds.s3.request_count(S3Op::UploadPart)
+    );
+    for route in [
+        "files/upload_session/start",
+        "files/upload_session/append_v2",
+        "files/upload_session/finish",
+    ] {
+        assert!(clouds.dropbox.requests(route) >= 1, "Dropbox {route}");
+    }
+    assert!(
+        clouds.gdrive.request_count(RequestKind::Chunk) >= 6,
+        "Drive resumable chunks: {}",
+        clouds.gdrive.request_count(RequestKind::Chunk)
+    );
+    let sb = clouds.supabase.counts();
+    assert!(
+        sb.tus_creates >= 1 && sb.tus_patches >= 2,
+        "Supabase TUS: {} creations, {} PATCHes",
+        sb.tus_creates,
+        sb.tus_patches
+    );
     let report = run.json();
     for d in report["destinations"].as_array().unwrap() {
         assert_eq!(d["ok"], true, "{d}");

@@ -78,6 +78,20 @@ impl Scratch {
         cmd
     }
 
+    /// A command running `program` with `pre` then the binary's path then `args`, in this folder
+    /// with the same clean environment as [`Self::command`] (for wrappers such as `sh -c`).
+    pub fn command_via(&self, program: &str, pre: &[&str], args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.args(pre)
+            .arg(env!("CARGO_BIN_EXE_cloudmirror"))
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("CLOUDMIRROR_CONFIG")
+            .env_remove("CLOUDMIRROR_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs the binary with `args` and waits.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("run cloudmirror"))
@@ -128,4 +142,34 @@ pub fn listed_names(run: &Run) -> Vec<String> {
         .iter()
         .map(|b| b["name"].as_str().expect("name").to_owned())
         .collect()
+}
+
+/// Whether the tests run under CI (`CI=true`), where a test that cannot run fails instead of
+/// skipping (`docs/testing.md`).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Says that a test is skipped and why; under CI, fails it instead.
+#[track_caller]
+pub fn skip(why: &str) {
+    assert!(
+        !under_ci(),
+        "CI=true, so this test may not be skipped: {why}"
+    );
+    eprintln!("skipped: {why}");
+}
+
+/// Polls `ready` every 20 ms until it holds; panics naming `what` after `limit`, so a bug fails
+/// the test instead of hanging CI.
+#[track_caller]
+pub fn wait_until(what: &str, limit: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -21,6 +21,7 @@ mod bad_input;
 mod clouds;
 mod compression;
 mod daemon;
+mod documented;
 mod encryption;
 mod fakes;
 mod faults;

@@ -344,10 +344,17 @@ impl SelfSignedServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .ok()?;
-        let server = Self { child, port };
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let mut server = Self { child, port };
+        crate::common::wait_until(
+            "openssl s_server to accept connections",
+            std::time::Duration::from_secs(30),
+            || {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    panic!("openssl s_server exited early ({status})");
+                }
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            },
+        );
         Some(server)
     }
 }
@@ -363,7 +370,7 @@ impl Drop for SelfSignedServer {
 fn tls_certificates_are_verified_even_on_loopback() {
     let s = Scratch::new();
     let Some(server) = SelfSignedServer::start(s.path()) else {
-        eprintln!("skipped: openssl is not installed (needed to serve a self-signed certificate)");
+        crate::common::skip("openssl is not installed (needed to serve a self-signed certificate)");
         return;
     };
     let url = format!("https://127.0.0.1:{}", server.port);

@@ -9,11 +9,14 @@ use anyhow::{bail, Result};
 use cloudmirror_contract::testkit::CASES;
 use cloudmirror_contract::{Prefix, Store, StoreExt};
 
-use crate::targets::{self, Fakes, PROVIDERS};
+use crate::targets::{self, Fakes, LiveSettings, PROVIDERS};
 
-/// One provider's column: a result per case, or why the provider was skipped.
+/// One provider's column: a result per case, why the provider was skipped (no settings at all),
+/// or why it could not run (settings set but incomplete or wrong: a failure, as `docs/testing.md`
+/// promises).
 enum Column {
     Skipped(String),
+    Broken(String),
     Ran(BTreeMap<&'static str, Result<(), String>>),
 }
 
@@ -55,21 +58,18 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let scratch = tempfile::tempdir()?;
         let mut columns = Vec::new();
         for provider in &providers {
-            let table = match &fakes {
-                Some(f) => Ok(f.destination_toml(provider, provider, scratch.path())),
-                None if *provider == "local" => Ok(format!(
+            let env = |name: &str| std::env::var(name).ok();
+            let settings = match &fakes {
+                Some(f) => {
+                    LiveSettings::Table(f.destination_toml(provider, provider, scratch.path()))
+                }
+                None if *provider == "local" => LiveSettings::Table(format!(
                     "[[destinations]]\nname = \"local\"\ntype = \"local\"\npath = {:?}\n",
                     scratch.path().join("live-local").display().to_string()
                 )),
-                None => targets::live_destination_toml(provider, provider),
+                None => targets::live_destination(provider, provider, &env),
             };
-            let column = match table {
-                Err(why) => Column::Skipped(why),
-                Ok(table) => match targets::open_store(&table, scratch.path()).await {
-                    Err(e) => Column::Skipped(format!("cannot open: {e:#}")),
-                    Ok(store) => Column::Ran(run_cases(store).await),
-                },
-            };
+            let column = column_for(settings, scratch.path()).await;
             columns.push((*provider, column));
         }
         anyhow::Ok(columns)
@@ -80,6 +80,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .iter()
         .map(|(_, c)| match c {
             Column::Ran(r) => r.values().filter(|v| v.is_err()).count(),
+            Column::Broken(_) => CASES.len(),
             Column::Skipped(_) => 0,
         })
         .sum();
@@ -87,6 +88,21 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         bail!("{failed} contract case(s) failed");
     }
     Ok(())
+}
+
+/// Opens one provider's store from its settings and runs the cases, or says why it did not.
+async fn column_for(settings: LiveSettings, scratch: &std::path::Path) -> Column {
+    match settings {
+        LiveSettings::Unset(why) => Column::Skipped(why),
+        LiveSettings::Incomplete(why) => Column::Broken(why),
+        // Any open error is a failure: the settings are there, so they are wrong (an
+        // `InvalidInput` such as a malformed service-account JSON or a publishable Supabase
+        // key) or the service is unreachable. Neither is a pass.
+        LiveSettings::Table(table) => match targets::open_store(&table, scratch).await {
+            Err(e) => Column::Broken(format!("cannot open: {e:#}")),
+            Ok(store) => Column::Ran(run_cases(store).await),
+        },
+    }
 }
 
 /// Runs every case under one throw-away run prefix, then sweeps that prefix.
@@ -152,6 +168,7 @@ fn print_table(columns: &[(&str, Column)], live: bool) {
         for (_, c) in columns {
             let cell = match c {
                 Column::Skipped(_) => "skipped",
+                Column::Broken(_) => "FAIL",
                 Column::Ran(r) => match r.get(name) {
                     Some(Ok(())) => "pass",
                     Some(Err(_)) => "FAIL",
@@ -166,6 +183,7 @@ fn print_table(columns: &[(&str, Column)], live: bool) {
     for (p, c) in columns {
         match c {
             Column::Skipped(why) => println!("{p}: skipped: {why}"),
+            Column::Broken(why) => println!("{p}: FAILED: {why}"),
             Column::Ran(r) => {
                 for (case, res) in r {
                     if let Err(e) = res {
@@ -174,5 +192,33 @@ fn print_table(columns: &[(&str, Column)], live: bool) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn settings_that_are_set_but_wrong_fail_instead_of_skipping() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A publishable key where the secret one belongs: the adapter refuses it when opening
+        // (InvalidInput), before any request.
+        let table = "[[destinations]]\nname = \"supabase\"\ntype = \"supabase\"\n\
+                     url = \"https://example.supabase.co\"\nbucket = \"b\"\n\
+                     service_role_key = \"sb_publishable_x\"\n";
+        match column_for(LiveSettings::Table(table.to_owned()), dir.path()).await {
+            Column::Broken(why) => assert!(why.contains("publishable"), "{why}"),
+            Column::Skipped(why) => panic!("set but wrong was skipped: {why}"),
+            Column::Ran(_) => panic!("a publishable key opened"),
+        }
+        assert!(matches!(
+            column_for(LiveSettings::Incomplete("x".into()), dir.path()).await,
+            Column::Broken(_)
+        ));
+        assert!(matches!(
+            column_for(LiveSettings::Unset("x".into()), dir.path()).await,
+            Column::Skipped(_)
+        ));
     }
 }

@@ -107,32 +107,56 @@ fn live_settings(provider: &str) -> &'static [(&'static str, &'static str, bool)
     }
 }
 
-/// The live destination table of `provider` from `CLOUDMIRROR_LIVE_<PROVIDER>_*`, or why it is skipped.
-/// Values stay in the environment: the table refers to them as `${VAR}`, so they are never printed.
-pub(crate) fn live_destination_toml(provider: &str, name: &str) -> Result<String, String> {
+/// What the `CLOUDMIRROR_LIVE_<PROVIDER>_*` variables say about one provider's live run.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LiveSettings {
+    /// None of the provider's variables is set (or it needs no account): the provider is skipped.
+    Unset(String),
+    /// Some variables are set but a required one is missing: "set but wrong", the run fails.
+    Incomplete(String),
+    /// The destination table. Values stay in the environment: the table refers to them as
+    /// `${VAR}`, so they are never printed.
+    Table(String),
+}
+
+/// The live destination table of `provider` from `CLOUDMIRROR_LIVE_<PROVIDER>_*` (read through
+/// `env`), or why it is skipped or broken.
+pub(crate) fn live_destination(
+    provider: &str,
+    name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> LiveSettings {
     let settings = live_settings(provider);
     if settings.is_empty() {
-        return Err(format!("{provider} has no live mode (it needs no account)"));
+        return LiveSettings::Unset(format!("{provider} has no live mode (it needs no account)"));
     }
     let upper = provider.to_ascii_uppercase();
     let var = |suffix: &str| format!("CLOUDMIRROR_LIVE_{upper}_{suffix}");
+    let set = |suffix: &str| env(&var(suffix)).is_some_and(|v| !v.is_empty());
+    if !settings.iter().any(|(_, s, _)| set(s)) {
+        return LiveSettings::Unset(format!(
+            "no credentials (no CLOUDMIRROR_LIVE_{upper}_* set)"
+        ));
+    }
     let missing: Vec<String> = settings
         .iter()
-        .filter(|(_, s, required)| {
-            *required && std::env::var(var(s)).map_or(true, |v| v.is_empty())
-        })
+        .filter(|(_, s, required)| *required && !set(s))
         .map(|(_, s, _)| var(s))
         .collect();
     if !missing.is_empty() {
-        return Err(format!("no credentials ({} not set)", missing.join(", ")));
+        return LiveSettings::Incomplete(format!(
+            "some settings are set but {} {} not",
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" }
+        ));
     }
     let mut table = format!("[[destinations]]\nname = \"{name}\"\ntype = \"{provider}\"\n");
     for (key, suffix, _) in settings {
-        if std::env::var(var(suffix)).is_ok_and(|v| !v.is_empty()) {
+        if set(suffix) {
             let _ = writeln!(table, "{key} = \"${{{}}}\"", var(suffix));
         }
     }
-    Ok(table)
+    LiveSettings::Table(table)
 }
 
 /// Opens the store a one-destination config table describes, the way the binary does.
@@ -149,4 +173,66 @@ pub(crate) async fn open_store(table: &str, base: &Path) -> Result<Arc<dyn Store
         .await
         .map_err(|e| anyhow!("{e}"))?
         .store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn a_provider_with_no_settings_is_skipped() {
+        let got = live_destination("supabase", "supabase", &env_of(&[]));
+        assert!(matches!(got, LiveSettings::Unset(_)), "{got:?}");
+        let got = live_destination("local", "local", &env_of(&[]));
+        assert!(matches!(got, LiveSettings::Unset(_)), "{got:?}");
+    }
+
+    #[test]
+    fn a_provider_with_some_settings_but_a_required_one_missing_fails() {
+        let env = env_of(&[("CLOUDMIRROR_LIVE_SUPABASE_URL", "https://x.supabase.co")]);
+        match live_destination("supabase", "supabase", &env) {
+            LiveSettings::Incomplete(why) => {
+                assert!(
+                    why.contains("CLOUDMIRROR_LIVE_SUPABASE_SERVICE_ROLE_KEY"),
+                    "{why}"
+                );
+                assert!(why.contains("CLOUDMIRROR_LIVE_SUPABASE_BUCKET"), "{why}");
+                assert!(
+                    !why.contains("x.supabase.co"),
+                    "values are never printed: {why}"
+                );
+            }
+            other => panic!("expected Incomplete, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_provider_refers_to_its_variables_without_their_values() {
+        let env = env_of(&[
+            ("CLOUDMIRROR_LIVE_S3_BUCKET", "b"),
+            ("CLOUDMIRROR_LIVE_S3_SECRET_ACCESS_KEY", "hunter2"),
+        ]);
+        match live_destination("s3", "s3", &env) {
+            LiveSettings::Table(t) => {
+                assert!(
+                    t.contains("bucket = \"${CLOUDMIRROR_LIVE_S3_BUCKET}\""),
+                    "{t}"
+                );
+                assert!(!t.contains("hunter2"), "{t}");
+                assert!(
+                    !t.contains("region"),
+                    "unset optional settings are left out: {t}"
+                );
+            }
+            other => panic!("expected a table, got {other:?}"),
+        }
+    }
 }

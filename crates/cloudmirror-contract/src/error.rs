@@ -5,6 +5,12 @@ use std::time::Duration;
 /// Result alias used throughout the contract.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What a full disk (`ENOSPC`), a full quota (`EDQUOT`) and a file-size limit (`EFBIG`, as
+/// `ulimit -f` sets it) mean to a user: a file could not grow. Appended to such I/O errors.
+pub const DISK_FULL: &str = "disk full or file-size limit reached";
+/// [`DISK_FULL`] as [`Error::from_io`] appends it.
+const DISK_FULL_HINT: &str = " (disk full or file-size limit reached)";
+
 /// What kind of failure happened: the orchestrator branches on this, never on messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -84,10 +90,15 @@ impl Error {
         err: std::io::Error,
     ) -> Self {
         use std::io::ErrorKind as Io;
+        let mut hint = "";
         let kind = match err.kind() {
             Io::NotFound => ErrorKind::NotFound,
             Io::PermissionDenied => ErrorKind::Unauthorized,
-            Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => ErrorKind::QuotaExceeded,
+            // A full disk (ENOSPC), quota (EDQUOT) or file-size limit (EFBIG): one problem.
+            Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => {
+                hint = DISK_FULL_HINT;
+                ErrorKind::QuotaExceeded
+            }
             Io::TimedOut
             | Io::Interrupted
             | Io::ConnectionReset
@@ -100,7 +111,7 @@ impl Error {
             }
             _ => ErrorKind::Other,
         };
-        Self::new(kind, backend, format!("{context}: {err}")).with_source(err)
+        Self::new(kind, backend, format!("{context}: {err}{hint}")).with_source(err)
     }
 
     /// Maps a transport failure (no HTTP answer: refused, reset, timed out, TLS). These are
@@ -231,5 +242,20 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.to_string(), "local: writing a.txt: gone");
         assert_eq!(e.context("upload").message(), "upload: writing a.txt: gone");
+    }
+
+    #[test]
+    fn a_full_disk_and_a_file_size_limit_are_the_same_quota_error() {
+        for errno in [28, 27, 122] {
+            // ENOSPC, EFBIG, EDQUOT
+            let e = Error::from_io(
+                "local",
+                "writing a.txt",
+                std::io::Error::from_raw_os_error(errno),
+            );
+            assert_eq!(e.kind(), ErrorKind::QuotaExceeded, "errno {errno}: {e}");
+            assert!(e.message().ends_with(DISK_FULL_HINT), "{e}");
+        }
+        assert_eq!(DISK_FULL_HINT, format!(" ({DISK_FULL})"));
     }
 }

@@ -31,7 +31,7 @@ mod store;
 pub mod testkit;
 
 pub use chunk::{Chunk, ChunkReader};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, DISK_FULL};
 pub use hash::{dropbox_content_hash, DigestSet, Digests, Hashes, DROPBOX_BLOCK_SIZE};
 pub use key::{Key, Prefix};
 pub use retry::{parse_retry_after, RetryPolicy, DEFAULT_RETRY_FOR};

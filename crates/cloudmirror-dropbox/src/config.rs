@@ -10,8 +10,6 @@ use crate::BACKEND;
 
 /// Default chunk size of upload sessions (48 MiB reaches ~90% of the best measured throughput).
 pub const DEFAULT_CHUNK_SIZE: ByteSize = ByteSize::mib(48);
-/// Upload-session chunks must be a multiple of this (Dropbox's content-hash block size).
-pub(crate) const CHUNK_MULTIPLE: u64 = 4 * 1024 * 1024;
 /// Largest body Dropbox accepts in one request.
 pub(crate) const MAX_REQUEST_BODY: u64 = 150 * 1024 * 1024;
 /// Default `list_folder` page size (Dropbox allows 1 to 2000).
@@ -47,8 +45,11 @@ pub struct DropboxConfig {
     /// or `"auto"` to look it up once from `users/get_current_account`.
     #[serde(default)]
     pub root_namespace_id: Option<String>,
-    /// Upload-session chunk size: a multiple of 4 MiB, at most 150 MiB (default 48 MiB). Bodies
-    /// that fit in one chunk go in a single `files/upload` request.
+    /// Upload-session chunk size: at most 150 MiB (default 48 MiB). Bodies that fit in one chunk
+    /// go in a single `files/upload` request. Any length is allowed: the adapter opens
+    /// *sequential* sessions, and Dropbox requires multiples of 4 MiB (2^22 bytes) only in
+    /// *concurrent* ones (dropbox-api-spec `files.stone`, route `upload_session/start` and
+    /// `UploadSessionAppendError.concurrent_session_invalid_data_size`).
     #[serde(default, deserialize_with = "empty_size_as_none")]
     pub chunk_size: Option<ByteSize>,
     /// Entries asked for per `list_folder` page (1 to 2000, default 1000).
@@ -157,10 +158,8 @@ impl DropboxConfig {
             problems.push("refresh_token must not be empty".to_owned());
         }
         let chunk_size = self.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE);
-        if chunk_size.bytes() == 0 || !chunk_size.bytes().is_multiple_of(CHUNK_MULTIPLE) {
-            problems.push(format!(
-                "chunk_size must be a multiple of 4 MiB (got {chunk_size})"
-            ));
+        if chunk_size.bytes() == 0 {
+            problems.push("chunk_size must be more than 0 bytes".to_owned());
         } else if chunk_size.bytes() > MAX_REQUEST_BODY {
             problems.push(format!(
                 "chunk_size must be at most 150 MiB, Dropbox's request limit (got {chunk_size})"
@@ -324,11 +323,7 @@ mod tests {
     #[test]
     fn chunk_size_rules_name_the_field() {
         for (size, want) in [
-            (
-                ByteSize::mib(5),
-                "chunk_size must be a multiple of 4 MiB (got 5MiB)",
-            ),
-            (ByteSize(0), "chunk_size must be a multiple of 4 MiB"),
+            (ByteSize(0), "chunk_size must be more than 0 bytes"),
             (ByteSize::mib(152), "chunk_size must be at most 150 MiB"),
         ] {
             let mut c = base();
@@ -349,7 +344,7 @@ mod tests {
             toml_err(r#"{"folder":"/a","app_key":"k","refresh_token":"r","bogus":1}"#).is_some()
         );
         let c: DropboxConfig = serde_json::from_str(
-            r#"{"folder":"no-slash","app_key":" ","refresh_token":"","chunk_size":"3MiB",
+            r#"{"folder":"no-slash","app_key":" ","refresh_token":"","chunk_size":"200MiB",
                 "root_namespace_id":"team","token_url":"ftp://x"}"#,
         )
         .unwrap();

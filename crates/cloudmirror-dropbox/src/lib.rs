@@ -4,7 +4,7 @@
 //! - [`DropboxConfig`] is the `type = "dropbox"` destination: `folder`, `app_key`, `app_secret`,
 //!   `refresh_token`, and optionally `select_user` (team member id, sent as
 //!   `Dropbox-API-Select-User`), `root_namespace_id` (sent as `Dropbox-API-Path-Root`, or `"auto"`
-//!   to look it up from `users/get_current_account`), `chunk_size` (multiple of 4 MiB, default
+//!   to look it up from `users/get_current_account`), `chunk_size` (at most 150 MiB, default
 //!   48 MiB), `list_page_size` and URL overrides for fakes and proxies.
 //! - [`DropboxStore`] implements [`cloudmirror_contract::Store`]. Access tokens come from the
 //!   refresh-token grant (the `oauth2` crate), are cached, refreshed five minutes before expiry and
@@ -25,9 +25,9 @@
 //! ```
 //! use cloudmirror_dropbox::{DropboxConfig, DropboxStore};
 //! let mut config = DropboxConfig::new("/DATABASE-BACKUPS", "app-key", "app-secret", "refresh-token");
-//! config.chunk_size = Some("5MiB".parse().unwrap());
+//! config.chunk_size = Some("200MiB".parse().unwrap());
 //! let err = DropboxStore::new(config).unwrap_err();
-//! assert!(err.to_string().contains("chunk_size must be a multiple of 4 MiB"));
+//! assert!(err.to_string().contains("chunk_size must be at most 150 MiB"));
 //! ```
 
 mod auth;

@@ -13,7 +13,7 @@ use cloudmirror_fakes::dropbox::{
 
 const MIB: usize = 1024 * 1024;
 
-/// A config pointing at `fake`, with the smallest valid chunk (4 MiB) and small list pages.
+/// A config pointing at `fake`, with 4 MiB chunks and small list pages.
 fn config(fake: &FakeDropbox) -> DropboxConfig {
     let mut c = DropboxConfig::new(FOLDER, APP_KEY, APP_SECRET, REFRESH_TOKEN);
     c.chunk_size = Some(ByteSize::mib(4));
@@ -383,7 +383,7 @@ async fn invalid_refresh_token_is_unauthorized_naming_the_setting() {
 #[tokio::test]
 async fn chunk_size_is_validated_with_the_field_name() {
     let fake = FakeDropbox::start().await;
-    for bad in ["6MiB", "0", "152MiB", "4000000"] {
+    for bad in ["0", "152MiB", "157286401"] {
         let mut c = config(&fake);
         c.chunk_size = Some(bad.parse().unwrap());
         let err = DropboxStore::new(c).unwrap_err();
@@ -394,6 +394,26 @@ async fn chunk_size_is_validated_with_the_field_name() {
     c.chunk_size = Some(ByteSize::mib(48));
     let s = DropboxStore::new(c).unwrap();
     assert_eq!(s.capabilities().chunk_size, Some(48 * MIB as u64));
+}
+
+/// Sequential upload sessions take appends of any length: Dropbox requires multiples of 4 MiB
+/// (4,194,304 bytes) only in concurrent sessions (dropbox-api-spec `files.stone`, route
+/// `upload_session/start`: "the length of the uploaded data in a call to `upload_session/append:2`
+/// ... must be a multiple of 2^22 (4,194,304) bytes" applies to sessions started with
+/// `session_type = concurrent`), so a chunk size that is not a multiple uploads whole.
+#[tokio::test]
+async fn a_chunk_size_that_is_not_a_multiple_of_4_mib_uploads_through_a_sequential_session() {
+    let fake = FakeDropbox::start().await;
+    let mut c = config(&fake);
+    c.chunk_size = Some(ByteSize(3_000_001));
+    let s = store(c);
+    let body = data(9, 7 * MIB + 5);
+    s.upload_bytes(&key("odd.bin"), body.clone()).await.unwrap();
+    assert!(
+        fake.requests("files/upload_session/append_v2") >= 1,
+        "the body went through a session"
+    );
+    assert_eq!(s.download_bytes(&key("odd.bin")).await.unwrap(), body);
 }
 
 #[tokio::test]
@@ -426,4 +446,38 @@ async fn destination_toml_configures_a_working_store() {
     let s = store(c);
     s.upload_bytes(&key("x.gz"), "x".into()).await.unwrap();
     assert_eq!(fake.object_keys(), ["/DATABASE-BACKUPS/x.gz"]);
+}
+
+/// `app_secret` is optional for apps authorized with PKCE: the refresh then carries the app key
+/// alone, which Dropbox accepts for a PKCE refresh token (the official Python SDK sends
+/// `client_secret` only when it has one). For a refresh token from the secret-based flow the
+/// missing secret is refused, naming the settings to check.
+#[tokio::test]
+async fn a_pkce_app_refreshes_without_an_app_secret() {
+    let fake = FakeDropbox::start_with(FakeDropboxOptions {
+        pkce: true,
+        ..FakeDropboxOptions::default()
+    })
+    .await;
+    let mut c = config(&fake);
+    c.app_secret = None;
+    let s = store(c);
+    s.upload_bytes(&key("pkce.txt"), Bytes::from_static(b"hello"))
+        .await
+        .unwrap();
+    assert_eq!(fake.token_requests(), 1);
+    assert_eq!(
+        s.download_bytes(&key("pkce.txt")).await.unwrap(),
+        Bytes::from_static(b"hello")
+    );
+
+    let fake = FakeDropbox::start().await;
+    let mut c = config(&fake);
+    c.app_secret = None;
+    let err = store(c)
+        .upload_bytes(&key("pkce.txt"), Bytes::from_static(b"hello"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(err.to_string().contains("app_secret"), "{err}");
 }

@@ -72,6 +72,9 @@ pub struct FakeDropboxOptions {
     pub team_token: bool,
     /// Members have a team space: the root namespace differs from their home namespace.
     pub team_space: bool,
+    /// The refresh token came from a PKCE authorization (no app secret involved): the token route
+    /// then accepts it with the app key alone, as Dropbox does. Otherwise the secret is required.
+    pub pkce: bool,
 }
 
 impl Default for FakeDropboxOptions {
@@ -85,6 +88,7 @@ impl Default for FakeDropboxOptions {
             max_page_size: None,
             team_token: false,
             team_space: false,
+            pkce: false,
         }
     }
 }
@@ -159,9 +163,13 @@ impl FakeDropbox {
         let st = self.lock();
         let mut out = format!(
             "[[destinations]]\nname = \"{name}\"\ntype = \"dropbox\"\nfolder = \"{FOLDER}\"\n\
-             app_key = \"{}\"\napp_secret = \"{}\"\nrefresh_token = \"{}\"\n",
-            st.opts.app_key, st.opts.app_secret, st.opts.refresh_token
+             app_key = \"{}\"\nrefresh_token = \"{}\"\n",
+            st.opts.app_key, st.opts.refresh_token
         );
+        // A PKCE app has no secret to configure.
+        if !st.opts.pkce {
+            let _ = writeln!(out, "app_secret = \"{}\"", st.opts.app_secret);
+        }
         if st.opts.team_token {
             let _ = writeln!(out, "select_user = \"{}\"", MEMBER_IDS[0]);
         }

@@ -146,6 +146,7 @@ struct State {
     faults: Vec<Fault>,
     counts: BTreeMap<S3Op, usize>,
     unsigned_payloads: usize,
+    virtual_hosted: usize,
 }
 
 impl FakeS3 {
@@ -248,6 +249,12 @@ impl FakeS3 {
         self.lock().unsigned_payloads
     }
 
+    /// How many requests named the bucket in the `Host` header (virtual-hosted style) rather than
+    /// in the path.
+    pub fn virtual_hosted_requests(&self) -> usize {
+        self.lock().virtual_hosted
+    }
+
     /// How many requests the fake received in all.
     pub fn total_requests(&self) -> usize {
         self.lock().counts.values().sum()
@@ -310,6 +317,9 @@ impl Respond for Handler {
             Err(resp) => return *resp,
         };
         *state.counts.entry(target.op).or_default() += 1;
+        if target.virtual_hosted {
+            state.virtual_hosted += 1;
+        }
         if req
             .headers
             .get("x-amz-content-sha256")

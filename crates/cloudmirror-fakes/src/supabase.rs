@@ -230,6 +230,8 @@ pub(crate) struct State {
     pub(crate) outage: Outage,
     /// Objects a storage policy hides from deletes.
     pub(crate) delete_denied: std::collections::BTreeSet<(String, String)>,
+    /// Names whose next commit stores damaged bytes (see [`FakeSupabase::damage_next_commit_of`]).
+    pub(crate) damage_next: std::collections::BTreeSet<String>,
 }
 
 impl FakeSupabase {
@@ -267,6 +269,7 @@ impl FakeSupabase {
             uploads: BTreeMap::new(),
             fail_next: Vec::new(),
             patch_faults: Vec::new(),
+            damage_next: std::collections::BTreeSet::new(),
             counts: RequestCounts::default(),
             base_uri: server.uri(),
             outage: Outage::default(),
@@ -386,6 +389,14 @@ impl FakeSupabase {
     /// `HEAD` to learn the offset and send the rest).
     pub fn fail_next_patch_after_storing(&self) {
         self.lock().patch_faults.push(PatchFault::StoreHalfThen500);
+    }
+
+    /// The next commit of an object named `name` (in any bucket, by any upload route) stores its
+    /// bytes with the first one flipped while answering success as usual: silent damage at rest,
+    /// which only reading the copy back (`backup --verify`, `verify`) can catch. A test fault: a
+    /// real server does not do this on purpose.
+    pub fn damage_next_commit_of(&self, name: &str) {
+        self.lock().damage_next.insert(name.to_owned());
     }
 
     /// The next TUS PATCH stores the first half of its body, then drops the connection.

@@ -421,3 +421,89 @@ pub(crate) fn body_error(key: &str, err: impl std::error::Error + Send + Sync + 
     )
     .with_source(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use cloudmirror_fakes::s3::FakeS3;
+
+    use super::*;
+
+    /// A TCP connector that sends every request to one address whatever host the URL names: the
+    /// DNS a test cannot have (`{bucket}.localhost` resolves nowhere on most machines). The
+    /// request itself, `Host` header included, is the one the SDK built.
+    #[derive(Clone)]
+    struct AllTo(std::net::SocketAddr);
+
+    type Connecting = Pin<Box<dyn Future<Output = std::io::Result<tokio::net::TcpStream>> + Send>>;
+
+    impl hyper014::service::Service<hyper014::Uri> for AllTo {
+        type Response = tokio::net::TcpStream;
+        type Error = std::io::Error;
+        type Future = Connecting;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: hyper014::Uri) -> Self::Future {
+            let addr = self.0;
+            Box::pin(async move { tokio::net::TcpStream::connect(addr).await })
+        }
+    }
+
+    /// A client for `fake` through `endpoint`, connecting to the fake whatever the host.
+    async fn client_via(fake: &FakeS3, endpoint: &str, path_style: Option<bool>) -> Client {
+        let o = fake.options();
+        let mut config = S3Config::new(o.bucket.clone());
+        config.region = Some(o.region.clone());
+        config.endpoint = Some(endpoint.to_owned());
+        config.force_path_style = path_style;
+        config.access_key_id = Some(o.access_key_id.clone());
+        config.secret_access_key = Some(o.secret_access_key.clone().into());
+        let mut client = Client::connect(&config).await.expect("client");
+        let addr: std::net::SocketAddr = fake
+            .uri()
+            .trim_start_matches("http://")
+            .parse()
+            .expect("fake address");
+        let http = aws_smithy_http_client::hyper_014::HyperClientBuilder::new().build(AllTo(addr));
+        client.s3 = aws_sdk_s3::Client::from_conf(
+            client.s3.config().to_builder().http_client(http).build(),
+        );
+        client.retry = RetryPolicy::fast();
+        client
+    }
+
+    /// `force_path_style = false` puts the bucket in the host name (virtual-hosted style), which
+    /// a fake that routes by `Host` serves; unset, a custom endpoint gets path-style requests.
+    #[tokio::test]
+    async fn force_path_style_false_sends_virtual_hosted_requests() {
+        let fake = FakeS3::start().await;
+        let port = fake.uri().rsplit(':').next().unwrap_or_default().to_owned();
+        let endpoint = format!("http://localhost:{port}");
+
+        let virtual_hosted = client_via(&fake, &endpoint, Some(false)).await;
+        virtual_hosted
+            .put_object("db/a.json.gz", Bytes::from_static(b"hello"), None)
+            .await
+            .expect("a virtual-hosted PutObject");
+        assert_eq!(fake.object("db/a.json.gz").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(fake.virtual_hosted_requests(), 1);
+
+        let path_style = client_via(&fake, &endpoint, None).await;
+        path_style
+            .put_object("db/b.json.gz", Bytes::from_static(b"world"), None)
+            .await
+            .expect("a path-style PutObject");
+        assert_eq!(fake.object("db/b.json.gz").as_deref(), Some(&b"world"[..]));
+        assert_eq!(
+            fake.virtual_hosted_requests(),
+            1,
+            "a custom endpoint defaults to path style"
+        );
+    }
+}

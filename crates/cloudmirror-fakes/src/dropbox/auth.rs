@@ -45,9 +45,16 @@ impl State {
                 "only refresh_token is supported here",
             );
         }
-        if id.as_deref() != Some(self.opts.app_key.as_str())
-            || secret.as_deref() != Some(self.opts.app_secret.as_str())
-        {
+        // The client secret is required unless the refresh token came from a PKCE flow: the
+        // official Python SDK sends `client_secret` only when it has an app secret
+        // (dropbox-sdk-python `dropbox/dropbox_client.py`, `refresh_access_token`), and Dropbox's
+        // OAuth guide (https://developers.dropbox.com/oauth-guide, "PKCE") has PKCE apps refresh
+        // with the app key alone. A secret that is sent must still be the right one.
+        let secret_ok = match secret.as_deref() {
+            Some(s) => s == self.opts.app_secret,
+            None => self.opts.pkce,
+        };
+        if id.as_deref() != Some(self.opts.app_key.as_str()) || !secret_ok {
             return oauth_error("invalid_client", "Invalid client_id or client_secret");
         }
         if self.refresh_revoked

@@ -17,6 +17,12 @@
 //! - `UploadWriteFailed.upload_session_id` (the `path` member of `UploadError`): "data has already
 //!   been uploaded to the corresponding upload session and this ID may be used to retry the commit
 //!   with `upload_session/finish`".
+//! - Route `upload_session/start` and `UploadSessionType`: sessions are *sequential* by default
+//!   and then take appends of any length; only a session started with `session_type =
+//!   concurrent` requires every append but the closing one to be a multiple of 2^22 (4,194,304)
+//!   bytes (`UploadSessionAppendError.concurrent_session_invalid_data_size`) and forbids data in
+//!   `start`/`finish`. This fake refuses concurrent sessions outright (no client of it opens
+//!   one), and enforces no multiple on sequential ones, as Dropbox does not.
 //! - `alias Sha256HexHash = String(max_length=64, min_length=64)`: other lengths are bad input
 //!   (HTTP 400).
 

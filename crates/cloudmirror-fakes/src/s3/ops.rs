@@ -25,14 +25,32 @@ pub(super) struct Target {
     pub(super) bucket: String,
     key: String,
     pub(super) query: BTreeMap<String, String>,
+    /// The bucket came from the `Host` header (virtual-hosted style).
+    pub(super) virtual_hosted: bool,
 }
 
 impl Target {
-    /// Classifies a path-style request.
+    /// Classifies a path-style or virtual-hosted-style request.
     pub(super) fn parse(req: &Request) -> Result<Self, Box<ResponseTemplate>> {
         let head = req.method == http::Method::HEAD;
         let path = req.url.path().trim_start_matches('/');
-        let (bucket, raw_key) = path.split_once('/').unwrap_or((path, ""));
+        // Virtual-hosted style (Amazon S3 User Guide, "Virtual hosting of general purpose
+        // buckets"): `Host: {bucket}.{endpoint host}` and the whole path is the key. A host that
+        // is an IP address (this fake's own 127.0.0.1) or a single label carries no bucket.
+        let host = req
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let virtual_bucket = match host.split_once('.') {
+            Some((bucket, _)) if host.parse::<std::net::IpAddr>().is_err() => Some(bucket),
+            _ => None,
+        };
+        let (bucket, raw_key) = match virtual_bucket {
+            Some(bucket) => (bucket, path),
+            None => path.split_once('/').unwrap_or((path, "")),
+        };
         let Ok(key) = percent_decode_str(raw_key).decode_utf8() else {
             return Err(Box::new(error(
                 400,
@@ -67,6 +85,7 @@ impl Target {
             bucket: bucket.to_owned(),
             key: key.into_owned(),
             query,
+            virtual_hosted: virtual_bucket.is_some(),
         })
     }
 }

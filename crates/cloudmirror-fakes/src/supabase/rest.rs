@@ -146,6 +146,15 @@ pub(super) fn commit(
     etag: String,
 ) -> uuid::Uuid {
     let now = Utc::now();
+    let data = if st.damage_next.remove(name) {
+        let mut damaged = data.to_vec();
+        if let Some(b) = damaged.first_mut() {
+            *b ^= 0xFF;
+        }
+        Bytes::from(damaged)
+    } else {
+        data
+    };
     let key = (bucket.to_owned(), name.to_owned());
     let created_at = st.objects.get(&key).map_or(now, |o| o.created_at);
     let id = uuid::Uuid::new_v4();
