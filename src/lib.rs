@@ -18,6 +18,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod config;
+pub mod destination;
 mod error;
 pub mod lifecycle;
 pub mod restore;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use cloudmirror_contract::{Digests, Key};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Compression;
+use crate::backup::compress::Compression;
 use crate::Error;
 
 /// Manifests are stored as `<backup name>` + this suffix.

@@ -17,9 +17,9 @@ use cloudmirror_contract::{DigestSet, Digests, Key, StoreExt};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::backup::compress::Compression;
 use crate::backup::manifest::Manifest;
-use crate::config::destinations::Destination;
-use crate::config::Compression;
+use crate::destination::Destination;
 use crate::{Error, ExitStatus};
 
 /// An upload running in the background: its result and when it ended.
@@ -27,6 +27,10 @@ type UploadTask = tokio::task::JoinHandle<(
     cloudmirror_contract::Result<cloudmirror_contract::ObjectMeta>,
     std::time::Duration,
 )>;
+
+/// Default of `[backup] destination_timeout`: how long one destination may take to store a backup
+/// and its manifest before it is failed (the others go on).
+pub const DEFAULT_DESTINATION_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(30);
 
 /// Read size from the source.
 const READ_BUF: usize = 256 * 1024;
@@ -149,34 +153,6 @@ pub struct BackupPlan {
     pub recipients: Option<crate::backup::encrypt::Recipients>,
 }
 
-impl BackupPlan {
-    /// A plan for `source` stored as `name`, with compression, level, spool folder and encryption
-    /// from `[backup]` / `[encryption]`; errors name the bad setting.
-    pub fn from_config(
-        config: &crate::config::Config,
-        source: Source,
-        name: Key,
-        pre_restore: bool,
-    ) -> Result<Self, Error> {
-        let compression = config.backup.compress;
-        let level = crate::backup::compress::resolve_level(compression, config.backup.level)
-            .map_err(|e| Error::Config(format!("{}: {e}", config.origin)))?;
-        Ok(Self {
-            source,
-            name,
-            compression,
-            level,
-            spool_dir: config
-                .backup
-                .spool_dir
-                .as_ref()
-                .map(|p| config.resolve_path(p)),
-            pre_restore,
-            recipients: config.recipients()?,
-        })
-    }
-}
-
 /// One destination's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct DestinationResult {
@@ -215,7 +191,7 @@ impl BackupReport {
     }
 }
 
-/// Runs a backup to `destinations`, each given [`crate::config::duration::DEFAULT_DESTINATION_TIMEOUT`].
+/// Runs a backup to `destinations`, each given [`DEFAULT_DESTINATION_TIMEOUT`].
 /// Source errors detected before any upload are returned as `Err`; failures during the run are
 /// reported per destination in the report.
 pub async fn run(
@@ -223,13 +199,7 @@ pub async fn run(
     destinations: &[Destination],
     progress: &ProgressBar,
 ) -> Result<BackupReport, Error> {
-    run_with_timeout(
-        plan,
-        destinations,
-        progress,
-        crate::config::duration::DEFAULT_DESTINATION_TIMEOUT,
-    )
-    .await
+    run_with_timeout(plan, destinations, progress, DEFAULT_DESTINATION_TIMEOUT).await
 }
 
 /// The digests a backup to `destinations` records: SHA-256 always (restore and `verify --deep`

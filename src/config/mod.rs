@@ -2,6 +2,7 @@
 
 pub mod destinations;
 pub mod duration;
+pub mod plan;
 pub mod prefixed;
 pub mod secrets;
 
@@ -13,6 +14,8 @@ use cloudmirror_contract::Prefix;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::backup::compress::Compression;
+use crate::lifecycle::retention::RetentionPolicy;
 use crate::Error;
 
 /// The configuration used when no file is found: one local destination, `./backups`.
@@ -48,52 +51,6 @@ impl fmt::Display for ConfigOrigin {
         match self {
             ConfigOrigin::File(p) => write!(f, "{}", p.display()),
             ConfigOrigin::Embedded => f.write_str("<embedded default config>"),
-        }
-    }
-}
-
-/// How stored bytes are compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// gzip (the default), compressed in parallel as independent members; restores read
-    /// multi-member streams.
-    #[default]
-    Gzip,
-    /// zstd (multithreaded), `.zst`.
-    Zstd,
-    /// Stored as is.
-    None,
-}
-
-impl Compression {
-    /// The manifest's name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-            Compression::None => "none",
-        }
-    }
-
-    /// The file extension it adds (with the dot), if any.
-    pub fn extension(self) -> Option<&'static str> {
-        match self {
-            Compression::Gzip => Some(".gz"),
-            Compression::Zstd => Some(".zst"),
-            Compression::None => None,
-        }
-    }
-
-    /// A guess from a backup's name (by its extension), for when no manifest is at hand.
-    pub fn guess_from_name(name: &str) -> Compression {
-        let ext = std::path::Path::new(name)
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("gz") => Compression::Gzip,
-            Some("zst") => Compression::Zstd,
-            _ => Compression::None,
         }
     }
 }
@@ -142,7 +99,7 @@ pub struct DestinationConfig {
     /// Folder prefix inside the destination (e.g. `daily/`), applied to every key.
     pub prefix: Prefix,
     /// Retention rules of this destination (its own `retention` table, else `[retention]`).
-    pub retention: Option<crate::lifecycle::retention::RetentionPolicy>,
+    pub retention: Option<RetentionPolicy>,
     /// This destination's retry budget (`retry_for`), else `[backup] retry_for`.
     pub retry_for: Option<std::time::Duration>,
     /// The remaining keys, for the adapter's own config type.
@@ -163,7 +120,7 @@ pub struct Config {
     /// `[[destinations]]`, in file order.
     pub destinations: Vec<DestinationConfig>,
     /// `[retention]`: rules applied after each backup and by `prune` (unless a destination has its own).
-    pub retention: Option<crate::lifecycle::retention::RetentionPolicy>,
+    pub retention: Option<RetentionPolicy>,
     /// `[health]`: thresholds of `status`.
     pub health: crate::lifecycle::health::HealthPolicy,
     /// `[schedule]`: when `daemon` runs the backup job.
@@ -182,7 +139,7 @@ struct RawConfig {
     backup: BackupConfig,
     #[serde(default)]
     destinations: Vec<toml::Table>,
-    retention: Option<crate::lifecycle::retention::RetentionPolicy>,
+    retention: Option<RetentionPolicy>,
     #[serde(default)]
     health: crate::lifecycle::health::HealthPolicy,
     schedule: Option<crate::schedule::ScheduleConfig>,
@@ -330,6 +287,14 @@ impl Config {
             .as_ref()
             .map(crate::backup::encrypt::EncryptionConfig::recipients)
             .transpose()
+    }
+
+    /// The retention rules of the destination named `destination` (its own, else `[retention]`).
+    pub fn retention_of(&self, destination: &str) -> Option<&RetentionPolicy> {
+        self.destinations
+            .iter()
+            .find(|d| d.name == destination)
+            .and_then(|d| d.retention.as_ref())
     }
 
     /// Resolves a path from the config against the config file's folder.
@@ -568,7 +533,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn parse_destination(
     index: usize,
     mut table: toml::Table,
-    global_retention: Option<&crate::lifecycle::retention::RetentionPolicy>,
+    global_retention: Option<&RetentionPolicy>,
     source: &SourceIndex,
 ) -> Result<DestinationConfig, Error> {
     let at = [Seg::Key("destinations".into()), Seg::Index(index)];
@@ -629,8 +594,7 @@ fn parse_destination(
     let retention = match table.remove("retention") {
         None => None,
         Some(v) => {
-            let policy: crate::lifecycle::retention::RetentionPolicy =
-                source.deserialize(v, &with(&at, "retention"))?;
+            let policy: RetentionPolicy = source.deserialize(v, &with(&at, "retention"))?;
             policy.validate().map_err(|e| {
                 source.error(
                     &with(&with(&at, "retention"), e.field),

@@ -10,11 +10,10 @@ use cloudmirror_contract::{ErrorKind, Key};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::catalog;
-use crate::config::destinations::Destination;
+use crate::catalog::{self, fetch_manifest};
+use crate::destination::Destination;
 use crate::lifecycle::health::{DestinationHealth, HealthPolicy, ListingError};
 use crate::lifecycle::retention::{BackupInfo, RetentionPlan, RetentionPolicy};
-use crate::restore::fetch_manifest;
 
 /// Manifests fetched at once per destination.
 const MANIFEST_CONCURRENCY: usize = 8;
