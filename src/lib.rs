@@ -23,5 +23,7 @@ mod error;
 pub mod lifecycle;
 pub mod restore;
 pub mod schedule;
+#[cfg(test)]
+mod tidy;
 
 pub use error::{Error, ExitStatus};
