@@ -53,7 +53,7 @@ pub async fn backups_on(
 }
 
 /// Fetches a backup's manifest from one destination.
-pub async fn fetch_manifest(
+pub(crate) async fn fetch_manifest(
     dest: &Destination,
     name: &Key,
 ) -> Result<Manifest, cloudmirror_contract::Error> {

@@ -442,7 +442,7 @@ impl Compression {
     }
 
     /// The file extension it adds (with the dot), if any.
-    pub fn extension(self) -> Option<&'static str> {
+    pub(crate) fn extension(self) -> Option<&'static str> {
         match self {
             Compression::Gzip => Some(".gz"),
             Compression::Zstd => Some(".zst"),

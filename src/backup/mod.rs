@@ -1,11 +1,11 @@
 //! `backup`: read the source once, compress and hash it into the spool, upload to every destination
 //! concurrently, then store the manifest next to each copy that landed intact.
 
-pub mod archive;
+pub(crate) mod archive;
 pub mod compress;
 pub mod encrypt;
 pub mod manifest;
-pub mod spool;
+pub(crate) mod spool;
 pub mod template;
 
 use std::io::{self, Read, Write};
@@ -49,7 +49,7 @@ pub enum Source {
 
 impl Source {
     /// Whether this source is a folder, stored as a tar archive.
-    pub fn is_folder(&self) -> bool {
+    pub(crate) fn is_folder(&self) -> bool {
         matches!(self, Source::File(p) if p.is_dir())
     }
 
@@ -75,7 +75,7 @@ impl Source {
     }
 
     /// What the manifest records as the source (never a command line, which may hold secrets).
-    pub fn manifest_label(&self) -> String {
+    pub(crate) fn manifest_label(&self) -> String {
         match self {
             Source::Exec(_) => format!("exec:{}", self.file_name().unwrap_or_default()),
             _ => self.file_name().unwrap_or_else(|| "stdin".into()),
@@ -205,7 +205,7 @@ pub async fn run(
 /// The digests a backup to `destinations` records: SHA-256 always (restore and `verify --deep`
 /// check it), MD5 only for Google Drive and Dropbox's content hash only for Dropbox, the providers
 /// that report them (`verify` compares). MD5 alone costs about 1.5 CPU seconds per GiB stored.
-pub fn digests_for(destinations: &[Destination]) -> DigestSet {
+pub(crate) fn digests_for(destinations: &[Destination]) -> DigestSet {
     DigestSet {
         sha256: true,
         md5: destinations.iter().any(|d| d.kind == "gdrive"),

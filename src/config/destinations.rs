@@ -55,7 +55,7 @@ async fn open_within_timeout(
 }
 
 /// The retry policy of `dest`: its `retry_for`, else `[backup] retry_for`, else 5 minutes.
-pub fn retry_policy(config: &Config, dest: &DestinationConfig) -> RetryPolicy {
+pub(crate) fn retry_policy(config: &Config, dest: &DestinationConfig) -> RetryPolicy {
     RetryPolicy::with_budget(
         dest.retry_for
             .or(config.backup.retry_for)

@@ -53,7 +53,9 @@ fn positive(d: Duration, t: &str) -> Result<Duration, String> {
 }
 
 /// Deserializes an optional duration written as text or as a number of seconds.
-pub fn deserialize_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn deserialize_option<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     #[derive(Deserialize)]
     #[serde(
         untagged,

@@ -3,7 +3,7 @@
 pub mod destinations;
 pub mod duration;
 pub mod plan;
-pub mod prefixed;
+pub(crate) mod prefixed;
 pub mod secrets;
 mod source;
 mod vars;
@@ -20,11 +20,10 @@ use crate::backup::compress::Compression;
 use crate::lifecycle::retention::RetentionPolicy;
 use crate::Error;
 use source::{path_string, with, Seg, SourceIndex};
-pub use vars::expand;
 use vars::substitute_env;
 
 /// The configuration used when no file is found: one local destination, `./backups`.
-pub const EMBEDDED_DEFAULT: &str = r#"# cloudmirror's embedded default: one local folder.
+pub(crate) const EMBEDDED_DEFAULT: &str = r#"# cloudmirror's embedded default: one local folder.
 [backup]
 compress = "gzip"
 
@@ -35,9 +34,9 @@ path = "./backups"
 "#;
 
 /// Environment variable naming the config file when `--config` is not given.
-pub const CONFIG_ENV: &str = "CLOUDMIRROR_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "CLOUDMIRROR_CONFIG";
 /// File looked for in the current folder when neither `--config` nor the variable is set.
-pub const DEFAULT_FILE: &str = "cloudmirror.toml";
+pub(crate) const DEFAULT_FILE: &str = "cloudmirror.toml";
 
 /// Destination types cloudmirror knows.
 pub const DESTINATION_TYPES: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase", "webdav"];
@@ -256,7 +255,7 @@ impl Config {
 
     /// Deserializes a destination's adapter settings into the adapter's config type, with errors
     /// naming the file, line, destination and field.
-    pub fn adapter_settings<T: DeserializeOwned>(
+    pub(crate) fn adapter_settings<T: DeserializeOwned>(
         &self,
         dest: &DestinationConfig,
     ) -> Result<T, Error> {
@@ -287,7 +286,7 @@ impl Config {
     }
 
     /// The parsed `[encryption]` recipients, when backups are to be encrypted.
-    pub fn recipients(&self) -> Result<Option<crate::backup::encrypt::Recipients>, Error> {
+    pub(crate) fn recipients(&self) -> Result<Option<crate::backup::encrypt::Recipients>, Error> {
         self.encryption
             .as_ref()
             .map(crate::backup::encrypt::EncryptionConfig::recipients)

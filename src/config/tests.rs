@@ -1,5 +1,6 @@
 //! Tests of config loading: discovery, expansion, destinations, errors naming file, line and field.
 
+use super::vars::expand;
 use super::*;
 
 fn env(name: &str) -> Option<String> {

@@ -43,7 +43,7 @@ pub(super) fn substitute_env(
 }
 
 /// Expands `${NAME}`; returns the first missing variable's name as the error.
-pub fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {

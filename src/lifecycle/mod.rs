@@ -20,7 +20,7 @@ const MANIFEST_CONCURRENCY: usize = 8;
 
 /// Every cloudmirror backup on a destination (objects with a readable manifest), with the
 /// manifest's creation time and size. Foreign files never appear here.
-pub async fn backups_with_manifests(
+pub(crate) async fn backups_with_manifests(
     dest: &Destination,
 ) -> Result<Vec<BackupInfo>, cloudmirror_contract::Error> {
     let listed = catalog::backups_on(dest).await?;

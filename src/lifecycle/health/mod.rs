@@ -2,7 +2,7 @@
 //! looks wrong.
 //!
 //! This module is pure: the caller lists each destination (only backups with a cloudmirror
-//! manifest), turns a failed listing into a [`ListingError`], and calls [`assess`]. The findings:
+//! manifest), turns a failed listing into a [`ListingError`], and calls `assess`. The findings:
 //!
 //! - the listing failed: critical (`unauthorized: check the credentials` when the destination
 //!   refused the credentials, `unreachable: ...` otherwise);
@@ -25,13 +25,13 @@ use crate::lifecycle::retention::{newest_first, BackupInfo, InvalidPolicy, Whole
 use crate::ExitStatus;
 
 /// Default for [`HealthPolicy::max_age_hours`]: a daily backup plus two hours of slack.
-pub const DEFAULT_MAX_AGE_HOURS: u32 = 26;
+pub(crate) const DEFAULT_MAX_AGE_HOURS: u32 = 26;
 
 /// Default for [`HealthPolicy::shrink_warn_percent`].
-pub const DEFAULT_SHRINK_WARN_PERCENT: u32 = 20;
+pub(crate) const DEFAULT_SHRINK_WARN_PERCENT: u32 = 20;
 
 /// The largest accepted `max_age_hours` (ten years).
-pub const MAX_AGE_HOURS: u32 = 87_600;
+pub(crate) const MAX_AGE_HOURS: u32 = 87_600;
 
 /// The thresholds of the health checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +122,7 @@ pub struct DestinationHealth {
 impl HealthPolicy {
     /// Checks that `max_age_hours` is from 1 to [`MAX_AGE_HOURS`] and `shrink_warn_percent` at
     /// most 100. (Negative values are already refused when the config is parsed.)
-    pub fn validate(&self) -> Result<(), InvalidPolicy> {
+    pub(crate) fn validate(&self) -> Result<(), InvalidPolicy> {
         if self.max_age_hours == 0 {
             return Err(InvalidPolicy::new(
                 "health",
@@ -199,7 +199,7 @@ impl Status {
 }
 
 /// Assesses one destination from its listing (`Err` when listing failed) at time `now`.
-pub fn assess(
+pub(crate) fn assess(
     destination: &str,
     listing: Result<&[BackupInfo], &ListingError>,
     policy: &HealthPolicy,

@@ -44,10 +44,10 @@ pub(crate) use planner::newest_first;
 pub use planner::{plan, BackupInfo, Decision, PlanEntry, Reason, RetentionPlan};
 
 /// The largest value accepted for `keep_last`, `keep_daily`, `keep_weekly` and `keep_monthly`.
-pub const MAX_COUNT: u32 = 100_000;
+pub(crate) const MAX_COUNT: u32 = 100_000;
 
 /// The largest value accepted for `max_age_days` (about a century).
-pub const MAX_AGE_DAYS: u32 = 36_500;
+pub(crate) const MAX_AGE_DAYS: u32 = 36_500;
 
 /// The `[retention]` table (or a destination's `retention` table): which backups to keep.
 ///
@@ -119,7 +119,7 @@ impl RetentionPolicy {
 
     /// Checks that every value is in range: counts from 1 to [`MAX_COUNT`], `max_age_days` from
     /// 1 to [`MAX_AGE_DAYS`]. (Negative values are already refused when the config is parsed.)
-    pub fn validate(&self) -> Result<(), InvalidPolicy> {
+    pub(crate) fn validate(&self) -> Result<(), InvalidPolicy> {
         let fields = [
             ("keep_last", self.keep_last, MAX_COUNT),
             ("keep_daily", self.keep_daily, MAX_COUNT),

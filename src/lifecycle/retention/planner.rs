@@ -124,7 +124,7 @@ impl RetentionPlan {
 /// Decides, for each backup of one destination, whether `policy` keeps it at time `now`.
 ///
 /// `backups` may come in any order; the plan lists them newest first. See the
-/// [module documentation](self) for the rules.
+/// [module documentation](super) for the rules.
 pub fn plan(backups: &[BackupInfo], policy: &RetentionPolicy, now: DateTime<Utc>) -> RetentionPlan {
     let ordered = newest_first(backups);
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); ordered.len()];
