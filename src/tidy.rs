@@ -4,9 +4,9 @@
 //!
 //! The module graph is read from the source text: every `crate::x` path (in `use` lines and
 //! inline, grouped `use crate::{a, b::c}` included) in a file under `src/x/` or `src/x.rs` is an
-//! edge from `x`; in the binary (`main.rs`, `cli/`), `cloudmirror::x` is one too. Comments are
-//! skipped, so an intra-doc link is not a dependency; strings are kept, since
-//! `#[serde(deserialize_with = "crate::...")]` is one.
+//! edge from `x`, and so is a `super::super::x` that climbs to the crate root; in the binary
+//! (`main.rs`, `cli/`), `cloudmirror::x` is one too. Comments are skipped, so an intra-doc link
+//! is not a dependency; strings are kept, since `#[serde(deserialize_with = "crate::...")]` is one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -201,6 +201,48 @@ fn first_segments(src: &str, prefix: &str) -> Vec<(String, usize)> {
     found
 }
 
+/// How deep the file's module is below the crate root: `src/x.rs` and `src/x/mod.rs` are 1,
+/// `src/x/y.rs` is 2.
+fn module_depth(rel: &Path) -> usize {
+    let parts: Vec<_> = rel.components().collect();
+    let last_is_mod = rel.file_stem().is_some_and(|s| s == "mod");
+    parts.len() - usize::from(last_is_mod)
+}
+
+/// The first segment of every `super::super::x` path that climbs to the crate root from a module
+/// `depth` levels down (so `x` is a top-level module), with its line. Inline modules (`mod tests
+/// { ... }`) are not counted, so inside one a path may be seen one level too high; the caller only
+/// keeps segments that name a top-level module.
+fn segments_above_root(src: &str, depth: usize) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = src[from..].find("super::") {
+        let at = from + pos;
+        let before = src[..at].chars().next_back();
+        let mut rest = &src[at..];
+        let mut ups = 0;
+        while let Some(r) = rest.strip_prefix("super::") {
+            ups += 1;
+            rest = r.trim_start();
+        }
+        from = src.len() - rest.len();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        if ups == depth {
+            let line = src[..at].matches('\n').count() + 1;
+            // The path (or `{group}`) right here: occurrences further down are on later lines.
+            let here = first_segments(&format!("x::{rest}"), "x");
+            found.extend(
+                here.into_iter()
+                    .filter(|(_, l)| *l == 1)
+                    .map(|(s, _)| (s, line)),
+            );
+        }
+    }
+    found
+}
+
 /// `mod x;` / `pub mod x;` declarations of a crate root, and the names its `pub use x::{...}`
 /// re-exports (name → module).
 fn root_modules(src: &str) -> (BTreeSet<String>, BTreeMap<String, String>) {
@@ -257,7 +299,9 @@ fn module_graph(src_dir: &Path) -> Graph {
         let in_bin = bin_mods.contains(&from);
         let text = strip_comments(&read(&file));
         let mut refs: Vec<(String, usize)> = Vec::new();
-        for (seg, line) in first_segments(&text, "crate") {
+        let mut found = first_segments(&text, "crate");
+        found.extend(segments_above_root(&text, module_depth(&rel)));
+        for (seg, line) in found {
             let to = if in_bin {
                 bin_mods.get(&seg).cloned()
             } else {
@@ -417,6 +461,19 @@ fn the_parser_sees_grouped_inline_and_string_paths_but_not_comments() {
         .map(|(s, _)| s)
         .collect();
     assert_eq!(segs, ["backup", "Error", "config", "lifecycle"]);
+}
+
+#[test]
+fn super_paths_that_reach_the_crate_root_count() {
+    let src = "use super::super::config::Config;\nuse super::spool;\nuse super::super::{catalog, backup::x};\n";
+    let depth = module_depth(Path::new("backup/archive.rs"));
+    assert_eq!(depth, 2);
+    assert_eq!(module_depth(Path::new("backup/mod.rs")), 1);
+    let segs: Vec<String> = segments_above_root(src, depth)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(segs, ["config", "catalog", "backup"]);
 }
 
 #[test]
