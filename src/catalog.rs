@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use cloudmirror_contract::{Key, Prefix, StoreExt};
+use cloudmirror_contract::{ErrorKind, Key, Prefix, StoreExt};
 use serde::Serialize;
 
 use crate::backup::manifest::Manifest;
-use crate::config::destinations::Destination;
+use crate::destination::Destination;
 
 /// One backup as seen on one destination.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -50,6 +50,20 @@ pub async fn backups_on(
             modified: m.modified,
         })
         .collect())
+}
+
+/// Fetches a backup's manifest from one destination.
+pub(crate) async fn fetch_manifest(
+    dest: &Destination,
+    name: &Key,
+) -> Result<Manifest, cloudmirror_contract::Error> {
+    let key = Manifest::key_for(name).map_err(|e| {
+        cloudmirror_contract::Error::new(ErrorKind::InvalidInput, "cloudmirror", e.to_string())
+    })?;
+    let bytes = dest.store.download_bytes(&key).await?;
+    Manifest::from_json(&bytes, &key).map_err(|e| {
+        cloudmirror_contract::Error::new(ErrorKind::Other, "cloudmirror", e.to_string())
+    })
 }
 
 /// Lists every destination concurrently.

@@ -7,19 +7,19 @@ use std::path::{Component, Path, PathBuf};
 use std::thread::JoinHandle;
 
 /// The manifest's `archive` value for folder backups.
-pub const TAR: &str = "tar";
+pub(crate) const TAR: &str = "tar";
 
 /// A tar archive of a folder, produced on a thread while it is read. An error while archiving
 /// (an unreadable file) surfaces as a read error at the end, so the backup fails instead of
 /// storing a partial archive.
 #[derive(Debug)]
-pub struct TarReader {
+pub(crate) struct TarReader {
     pipe: io::PipeReader,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
 /// Starts archiving `dir` (symbolic links are stored as links, not followed).
-pub fn tar_folder(dir: &Path) -> io::Result<TarReader> {
+pub(crate) fn tar_folder(dir: &Path) -> io::Result<TarReader> {
     let (pipe, writer) = io::pipe()?;
     let dir = dir.to_path_buf();
     let thread = std::thread::spawn(move || {
@@ -53,7 +53,7 @@ impl Read for TarReader {
 /// Extracts a tar stream written into it into a staging folder beside `target`; [`Extractor::finish`]
 /// moves it into place only when the caller has verified the backup's checksum.
 #[derive(Debug)]
-pub struct Extractor {
+pub(crate) struct Extractor {
     writer: Option<io::PipeWriter>,
     thread: Option<JoinHandle<io::Result<u64>>>,
     staging: Option<tempfile::TempDir>,
@@ -61,7 +61,7 @@ pub struct Extractor {
 }
 
 /// Prepares extraction into `target`, which must not exist yet.
-pub fn extract_into(target: &Path) -> io::Result<Extractor> {
+pub(crate) fn extract_into(target: &Path) -> io::Result<Extractor> {
     if target.exists() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -110,7 +110,7 @@ impl Write for Extractor {
 
 impl Extractor {
     /// Ends the stream and waits for extraction; returns the number of entries.
-    pub fn close(&mut self) -> io::Result<u64> {
+    pub(crate) fn close(&mut self) -> io::Result<u64> {
         drop(self.writer.take());
         match self.thread.take() {
             Some(t) => t
@@ -121,7 +121,7 @@ impl Extractor {
     }
 
     /// Moves the extracted folder into place (call only after the checksum matched).
-    pub fn commit(mut self) -> io::Result<()> {
+    pub(crate) fn commit(mut self) -> io::Result<()> {
         self.close()?;
         let staging = self
             .staging

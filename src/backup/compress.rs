@@ -14,7 +14,6 @@ use std::thread::JoinHandle;
 use cloudmirror_contract::Digests;
 
 use crate::backup::spool::SpoolWriter;
-use crate::config::Compression;
 
 /// Source bytes per gzip member. 1 MiB keeps the ratio within about 0.1 % of one single stream
 /// (each member restarts with an empty 32 KiB window) while leaving enough blocks to share out.
@@ -416,6 +415,52 @@ fn incompressible(data: &[u8]) -> bool {
             Err(_) => false,
         }
     })
+}
+
+/// How stored bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip (the default), compressed in parallel as independent members; restores read
+    /// multi-member streams.
+    #[default]
+    Gzip,
+    /// zstd (multithreaded), `.zst`.
+    Zstd,
+    /// Stored as is.
+    None,
+}
+
+impl Compression {
+    /// The manifest's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+
+    /// The file extension it adds (with the dot), if any.
+    pub(crate) fn extension(self) -> Option<&'static str> {
+        match self {
+            Compression::Gzip => Some(".gz"),
+            Compression::Zstd => Some(".zst"),
+            Compression::None => None,
+        }
+    }
+
+    /// A guess from a backup's name (by its extension), for when no manifest is at hand.
+    pub fn guess_from_name(name: &str) -> Compression {
+        let ext = std::path::Path::new(name)
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("gz") => Compression::Gzip,
+            Some("zst") => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub type Recipients = Vec<age::x25519::Recipient>;
 
 impl EncryptionConfig {
     /// Parses every recipient; errors name the entry (`encryption.recipients[1]`).
-    pub fn recipients(&self) -> Result<Recipients, Error> {
+    pub(crate) fn recipients(&self) -> Result<Recipients, Error> {
         if self.recipients.is_empty() {
             return Err(Error::Config(
                 "encryption.recipients: give at least one age recipient (age1...)".into(),
@@ -44,7 +44,7 @@ impl EncryptionConfig {
 }
 
 /// Wraps `output` so what is written to it is encrypted to `recipients`.
-pub fn encrypting_writer<W: io::Write>(
+pub(crate) fn encrypting_writer<W: io::Write>(
     recipients: &Recipients,
     output: W,
 ) -> io::Result<age::stream::StreamWriter<W>> {
@@ -85,7 +85,7 @@ pub fn use_identity_file(path: &Path) -> Result<(), Error> {
 }
 
 /// A reader that decrypts `input` with the identities given by `--identity`.
-pub fn decrypting_reader<'a, R: Read + 'a>(input: R) -> io::Result<Box<dyn Read + 'a>> {
+pub(crate) fn decrypting_reader<'a, R: Read + 'a>(input: R) -> io::Result<Box<dyn Read + 'a>> {
     let identities = IDENTITIES.get().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

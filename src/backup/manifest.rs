@@ -4,14 +4,14 @@ use chrono::{DateTime, Utc};
 use cloudmirror_contract::{Digests, Key};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Compression;
+use crate::backup::compress::Compression;
 use crate::Error;
 
 /// Manifests are stored as `<backup name>` + this suffix.
-pub const MANIFEST_SUFFIX: &str = ".manifest.json";
+pub(crate) const MANIFEST_SUFFIX: &str = ".manifest.json";
 
 /// Version of the manifest format written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// What cloudmirror knows about one stored backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,24 +82,24 @@ impl Manifest {
     }
 
     /// The manifest's key for a backup name.
-    pub fn key_for(name: &Key) -> Result<Key, Error> {
+    pub(crate) fn key_for(name: &Key) -> Result<Key, Error> {
         Ok(Key::parse(&format!("{name}{MANIFEST_SUFFIX}"))?)
     }
 
     /// The backup name a manifest key belongs to, if it is a manifest key.
-    pub fn backup_name_of(key: &str) -> Option<&str> {
+    pub(crate) fn backup_name_of(key: &str) -> Option<&str> {
         key.strip_suffix(MANIFEST_SUFFIX).filter(|n| !n.is_empty())
     }
 
     /// Serialized form.
-    pub fn to_json(&self) -> Vec<u8> {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
         v
     }
 
     /// Parses a stored manifest.
-    pub fn from_json(bytes: &[u8], key: &Key) -> Result<Self, Error> {
+    pub(crate) fn from_json(bytes: &[u8], key: &Key) -> Result<Self, Error> {
         serde_json::from_slice(bytes).map_err(|e| {
             Error::Failed(format!(
                 "manifest {key} is not a valid cloudmirror manifest: {e}"

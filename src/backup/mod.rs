@@ -1,11 +1,11 @@
 //! `backup`: read the source once, compress and hash it into the spool, upload to every destination
 //! concurrently, then store the manifest next to each copy that landed intact.
 
-pub mod archive;
+pub(crate) mod archive;
 pub mod compress;
 pub mod encrypt;
 pub mod manifest;
-pub mod spool;
+pub(crate) mod spool;
 pub mod template;
 
 use std::io::{self, Read, Write};
@@ -17,9 +17,9 @@ use cloudmirror_contract::{DigestSet, Digests, Key, StoreExt};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::backup::compress::Compression;
 use crate::backup::manifest::Manifest;
-use crate::config::destinations::Destination;
-use crate::config::Compression;
+use crate::destination::Destination;
 use crate::{Error, ExitStatus};
 
 /// An upload running in the background: its result and when it ended.
@@ -27,6 +27,10 @@ type UploadTask = tokio::task::JoinHandle<(
     cloudmirror_contract::Result<cloudmirror_contract::ObjectMeta>,
     std::time::Duration,
 )>;
+
+/// Default of `[backup] destination_timeout`: how long one destination may take to store a backup
+/// and its manifest before it is failed (the others go on).
+pub const DEFAULT_DESTINATION_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(30);
 
 /// Read size from the source.
 const READ_BUF: usize = 256 * 1024;
@@ -45,7 +49,7 @@ pub enum Source {
 
 impl Source {
     /// Whether this source is a folder, stored as a tar archive.
-    pub fn is_folder(&self) -> bool {
+    pub(crate) fn is_folder(&self) -> bool {
         matches!(self, Source::File(p) if p.is_dir())
     }
 
@@ -71,7 +75,7 @@ impl Source {
     }
 
     /// What the manifest records as the source (never a command line, which may hold secrets).
-    pub fn manifest_label(&self) -> String {
+    pub(crate) fn manifest_label(&self) -> String {
         match self {
             Source::Exec(_) => format!("exec:{}", self.file_name().unwrap_or_default()),
             _ => self.file_name().unwrap_or_else(|| "stdin".into()),
@@ -149,34 +153,6 @@ pub struct BackupPlan {
     pub recipients: Option<crate::backup::encrypt::Recipients>,
 }
 
-impl BackupPlan {
-    /// A plan for `source` stored as `name`, with compression, level, spool folder and encryption
-    /// from `[backup]` / `[encryption]`; errors name the bad setting.
-    pub fn from_config(
-        config: &crate::config::Config,
-        source: Source,
-        name: Key,
-        pre_restore: bool,
-    ) -> Result<Self, Error> {
-        let compression = config.backup.compress;
-        let level = crate::backup::compress::resolve_level(compression, config.backup.level)
-            .map_err(|e| Error::Config(format!("{}: {e}", config.origin)))?;
-        Ok(Self {
-            source,
-            name,
-            compression,
-            level,
-            spool_dir: config
-                .backup
-                .spool_dir
-                .as_ref()
-                .map(|p| config.resolve_path(p)),
-            pre_restore,
-            recipients: config.recipients()?,
-        })
-    }
-}
-
 /// One destination's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct DestinationResult {
@@ -215,7 +191,7 @@ impl BackupReport {
     }
 }
 
-/// Runs a backup to `destinations`, each given [`crate::config::duration::DEFAULT_DESTINATION_TIMEOUT`].
+/// Runs a backup to `destinations`, each given [`DEFAULT_DESTINATION_TIMEOUT`].
 /// Source errors detected before any upload are returned as `Err`; failures during the run are
 /// reported per destination in the report.
 pub async fn run(
@@ -223,19 +199,13 @@ pub async fn run(
     destinations: &[Destination],
     progress: &ProgressBar,
 ) -> Result<BackupReport, Error> {
-    run_with_timeout(
-        plan,
-        destinations,
-        progress,
-        crate::config::duration::DEFAULT_DESTINATION_TIMEOUT,
-    )
-    .await
+    run_with_timeout(plan, destinations, progress, DEFAULT_DESTINATION_TIMEOUT).await
 }
 
 /// The digests a backup to `destinations` records: SHA-256 always (restore and `verify --deep`
 /// check it), MD5 only for Google Drive and Dropbox's content hash only for Dropbox, the providers
 /// that report them (`verify` compares). MD5 alone costs about 1.5 CPU seconds per GiB stored.
-pub fn digests_for(destinations: &[Destination]) -> DigestSet {
+pub(crate) fn digests_for(destinations: &[Destination]) -> DigestSet {
     DigestSet {
         sha256: true,
         md5: destinations.iter().any(|d| d.kind == "gdrive"),

@@ -29,8 +29,9 @@ enum SpoolState {
     Failed(String),
 }
 
-/// Creates a spool in `dir` (the system temp folder when `None`).
-pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
+/// Creates a spool in `dir` (the system temp folder when `None`), computing every digest (tests).
+#[cfg(test)]
+pub(crate) fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
     create_with(dir, None, DigestSet::ALL)
 }
 
@@ -38,7 +39,7 @@ pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
 /// compressor writes is encrypted before it is hashed and written, so the digests are those of
 /// the stored (encrypted) bytes. Only the digests in `digests` are computed (the others are
 /// empty in [`SpoolWriter::finish`]'s result): each costs a pass of CPU over every stored byte.
-pub fn create_with(
+pub(crate) fn create_with(
     dir: Option<&Path>,
     recipients: Option<&crate::backup::encrypt::Recipients>,
     digests: DigestSet,
@@ -158,7 +159,7 @@ impl std::fmt::Debug for SpoolWriter {
 
 impl SpoolWriter {
     /// Marks the spool complete and returns the digests of everything stored.
-    pub fn finish(mut self) -> io::Result<Digests> {
+    pub(crate) fn finish(mut self) -> io::Result<Digests> {
         let mut stored = match self.sink.take() {
             Some(Sink::Plain(s)) => *s,
             Some(Sink::Age(w)) => (*w).finish()?,
@@ -178,7 +179,7 @@ impl SpoolWriter {
 
     /// Marks the spool failed without consuming the writer (for writers owned by an encoder);
     /// later writes fail.
-    pub fn abort_in_place(&mut self, message: &str) {
+    pub(crate) fn abort_in_place(&mut self, message: &str) {
         self.finished = true;
         self.sink = None;
         self.tx.send_replace(SpoolState::Failed(message.to_owned()));
@@ -215,7 +216,7 @@ impl Drop for SpoolWriter {
 /// The reading side: hands out independent readers, one per destination.
 /// The spool file is removed when the writer and every reader are gone.
 #[derive(Debug, Clone)]
-pub struct SpoolReaders {
+pub(crate) struct SpoolReaders {
     path: Arc<tempfile::TempPath>,
     rx: watch::Receiver<SpoolState>,
 }
@@ -230,7 +231,7 @@ struct ReadState {
 impl SpoolReaders {
     /// A body that yields the spool from its start, waiting for the writer as needed, and ends
     /// when the writer finishes (or fails with the writer's error).
-    pub fn reader(&self) -> ByteStream {
+    pub(crate) fn reader(&self) -> ByteStream {
         let state = ReadState {
             path: self.path.clone(),
             rx: self.rx.clone(),

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use cloudmirror_contract::Key;
 
-use crate::config::Compression;
+use crate::backup::compress::Compression;
 use crate::Error;
 
 /// The template used when `[backup] name` is not set.

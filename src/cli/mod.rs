@@ -7,8 +7,9 @@ use chrono::Utc;
 use cloudmirror::backup::template::{self, NameInputs, DEFAULT_TEMPLATE};
 use cloudmirror::backup::{self, BackupPlan, Source};
 use cloudmirror::catalog;
-use cloudmirror::config::destinations::{self, Destination};
+use cloudmirror::config::destinations;
 use cloudmirror::config::Config;
+use cloudmirror::destination::Destination;
 use cloudmirror::lifecycle;
 use cloudmirror::{Error, ExitStatus};
 use cloudmirror_contract::Key;
@@ -64,7 +65,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
         }
         Command::Prune { dry_run } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
-            Ok(prune_cmd(cli, &dests, *dry_run).await)
+            Ok(prune_cmd(cli, &config, &dests, *dry_run).await)
         }
         Command::Status => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -150,18 +151,17 @@ async fn verify_after_backup(report: &mut backup::BackupReport, dests: &[Destina
 
 /// Retention runs only where this backup landed intact.
 async fn retention_after_backup(
+    config: &Config,
     report: &backup::BackupReport,
     dests: &[Destination],
 ) -> Vec<lifecycle::PruneReport> {
     let mut pruned = Vec::new();
     for (result, dest) in report.destinations.iter().zip(dests) {
+        let retention = config.retention_of(&dest.name);
         if result.ok
-            && dest
-                .retention
-                .as_ref()
-                .is_some_and(cloudmirror::lifecycle::retention::RetentionPolicy::has_rules)
+            && retention.is_some_and(cloudmirror::lifecycle::retention::RetentionPolicy::has_rules)
         {
-            let p = lifecycle::prune(dest, dest.retention.as_ref(), Utc::now(), false).await;
+            let p = lifecycle::prune(dest, retention, Utc::now(), false).await;
             if p.failed {
                 tracing::warn!(destination = %dest.name, "retention failed: {}", p.note.as_deref().unwrap_or(""));
             }
@@ -216,13 +216,13 @@ async fn backup_cmd(
     let timeout = config
         .backup
         .destination_timeout
-        .unwrap_or(cloudmirror::config::duration::DEFAULT_DESTINATION_TIMEOUT);
+        .unwrap_or(cloudmirror::backup::DEFAULT_DESTINATION_TIMEOUT);
     let mut report = backup::run_with_timeout(&plan, dests, &pb, timeout).await?;
     pb.finish_and_clear();
     if opts.verify {
         verify_after_backup(&mut report, dests, &plan.name).await;
     }
-    let pruned = retention_after_backup(&report, dests).await;
+    let pruned = retention_after_backup(config, &report, dests).await;
     let status = if report.error.is_some() {
         ExitStatus::Failure
     } else {
@@ -342,12 +342,12 @@ async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
     ExitStatus::from_counts(ok, listings.len())
 }
 
-async fn prune_cmd(cli: &Cli, dests: &[Destination], dry_run: bool) -> ExitStatus {
+async fn prune_cmd(cli: &Cli, config: &Config, dests: &[Destination], dry_run: bool) -> ExitStatus {
     let now = Utc::now();
     let reports = futures::future::join_all(
         dests
             .iter()
-            .map(|d| lifecycle::prune(d, d.retention.as_ref(), now, dry_run)),
+            .map(|d| lifecycle::prune(d, config.retention_of(&d.name), now, dry_run)),
     )
     .await;
     if cli.json {

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use cloudmirror::backup::{self, BackupReport};
-use cloudmirror::config::destinations::Destination;
+use cloudmirror::config::plan::safety_backup_plan;
 use cloudmirror::config::Config;
+use cloudmirror::destination::Destination;
 use cloudmirror::restore::into::{self as restore_into, CommandStdout};
 use cloudmirror::restore::target::{self as restore_target, RestoreTarget, LATEST};
 use cloudmirror::restore::{self, Output};
@@ -46,7 +47,7 @@ pub(crate) async fn run(
     }
     if args.safety_backup {
         // Checked before anything runs: no `[backup] exec`, a bad template or level.
-        restore_target::safety_backup_plan(config, Utc::now())?;
+        safety_backup_plan(config, Utc::now())?;
     }
     let mut target = if args.name == LATEST {
         Some(restore_target::latest(&candidates).await?)
@@ -129,7 +130,7 @@ fn sink_for(
         (None, Some(path)) => Sink::Output(Output::File(PathBuf::from(path))),
         (None, None) => {
             let compression = target.map_or_else(
-                || cloudmirror::config::Compression::guess_from_name(name),
+                || cloudmirror::backup::compress::Compression::guess_from_name(name),
                 |t| t.manifest.compression,
             );
             Sink::Output(Output::File(backup::default_restore_path(
@@ -272,7 +273,7 @@ async fn safety_backup(
     config: &Config,
     dests: &[Destination],
 ) -> Result<BackupReport, Error> {
-    let plan = restore_target::safety_backup_plan(config, Utc::now())?;
+    let plan = safety_backup_plan(config, Utc::now())?;
     let pb = progress_bar(cli);
     let report = backup::run(&plan, dests, &pb).await?;
     pb.finish_and_clear();

@@ -1,6 +1,5 @@
 //! Turns `[[destinations]]` tables into stores: one match on `type`, adapters parse their own settings.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,29 +11,8 @@ use cloudmirror_local::{LocalConfig, LocalStore};
 
 use crate::config::prefixed::PrefixedStore;
 use crate::config::{Config, DestinationConfig};
+use crate::destination::Destination;
 use crate::Error;
-
-/// A configured destination, ready to use.
-#[derive(Clone)]
-pub struct Destination {
-    /// Its configured name.
-    pub name: String,
-    /// Its type (`local`, `s3`, ...).
-    pub kind: String,
-    /// The store, with the destination's prefix applied.
-    pub store: Arc<dyn Store>,
-    /// Its retention rules (its own, else `[retention]`).
-    pub retention: Option<crate::lifecycle::retention::RetentionPolicy>,
-}
-
-impl fmt::Debug for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Destination")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Opens every destination `to` selects (all when empty), concurrently. Settings are validated
 /// before anything is uploaded: one bad setting stops the command with an error naming its field.
@@ -56,7 +34,7 @@ async fn open_within_timeout(
     let timeout = config
         .backup
         .destination_timeout
-        .unwrap_or(crate::config::duration::DEFAULT_DESTINATION_TIMEOUT);
+        .unwrap_or(crate::backup::DEFAULT_DESTINATION_TIMEOUT);
     if let Ok(opened) = tokio::time::timeout(timeout, open(config, dest)).await {
         return opened;
     }
@@ -73,12 +51,11 @@ async fn open_within_timeout(
         name: dest.name.clone(),
         kind: dest.kind.clone(),
         store,
-        retention: dest.retention.clone(),
     })
 }
 
 /// The retry policy of `dest`: its `retry_for`, else `[backup] retry_for`, else 5 minutes.
-pub fn retry_policy(config: &Config, dest: &DestinationConfig) -> RetryPolicy {
+pub(crate) fn retry_policy(config: &Config, dest: &DestinationConfig) -> RetryPolicy {
     RetryPolicy::with_budget(
         dest.retry_for
             .or(config.backup.retry_for)
@@ -162,7 +139,6 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
         name: dest.name.clone(),
         kind: dest.kind.clone(),
         store,
-        retention: dest.retention.clone(),
     })
 }
 

@@ -4,10 +4,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// Default of `[backup] destination_timeout`: how long one destination may take to store a backup
-/// and its manifest before it is failed (the others go on).
-pub const DEFAULT_DESTINATION_TIMEOUT: Duration = Duration::from_mins(30);
-
 /// Parses `"1h30m"`-style text (units `d`, `h`, `m`, `s`, `ms`; a bare number is seconds). Zero
 /// and negative durations are refused.
 pub fn parse(text: &str) -> Result<Duration, String> {
@@ -57,7 +53,9 @@ fn positive(d: Duration, t: &str) -> Result<Duration, String> {
 }
 
 /// Deserializes an optional duration written as text or as a number of seconds.
-pub fn deserialize_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn deserialize_option<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     #[derive(Deserialize)]
     #[serde(
         untagged,

@@ -10,14 +10,14 @@ use futures::{StreamExt, TryStreamExt};
 
 /// Wraps a store so that key `k` is stored as `prefix + k`, and listings strip the prefix again.
 #[derive(Debug, Clone)]
-pub struct PrefixedStore {
+pub(crate) struct PrefixedStore {
     inner: Arc<dyn Store>,
     prefix: Prefix,
 }
 
 impl PrefixedStore {
     /// `inner` seen through `prefix` (which is `""` or ends with `/`).
-    pub fn new(inner: Arc<dyn Store>, prefix: Prefix) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Store>, prefix: Prefix) -> Self {
         Self { inner, prefix }
     }
 }

@@ -2,7 +2,7 @@
 //! binary can warn when such a file is readable by every user.
 
 /// Keys whose values are credentials, in any destination type.
-pub const SECRET_KEYS: &[&str] = &[
+pub(crate) const SECRET_KEYS: &[&str] = &[
     "app_secret",
     "password",
     "refresh_token",
@@ -57,7 +57,7 @@ pub fn world_readable_warning(origin: &crate::config::ConfigOrigin) -> Option<St
 }
 
 /// Whether a file with these Unix permission bits can be read by every user (`o+r`).
-pub fn world_readable(mode: u32) -> bool {
+pub(crate) fn world_readable(mode: u32) -> bool {
     mode & 0o004 != 0
 }
 

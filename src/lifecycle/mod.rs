@@ -10,18 +10,17 @@ use cloudmirror_contract::{ErrorKind, Key};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::catalog;
-use crate::config::destinations::Destination;
+use crate::catalog::{self, fetch_manifest};
+use crate::destination::Destination;
 use crate::lifecycle::health::{DestinationHealth, HealthPolicy, ListingError};
 use crate::lifecycle::retention::{BackupInfo, RetentionPlan, RetentionPolicy};
-use crate::restore::fetch_manifest;
 
 /// Manifests fetched at once per destination.
 const MANIFEST_CONCURRENCY: usize = 8;
 
 /// Every cloudmirror backup on a destination (objects with a readable manifest), with the
 /// manifest's creation time and size. Foreign files never appear here.
-pub async fn backups_with_manifests(
+pub(crate) async fn backups_with_manifests(
     dest: &Destination,
 ) -> Result<Vec<BackupInfo>, cloudmirror_contract::Error> {
     let listed = catalog::backups_on(dest).await?;

@@ -7,8 +7,8 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use crate::backup::manifest::Manifest;
-use crate::config::destinations::Destination;
-use crate::restore::fetch_manifest;
+use crate::catalog::fetch_manifest;
+use crate::destination::Destination;
 
 /// The outcome of checking one backup on one destination.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -18,8 +18,9 @@ use serde::Serialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::backup::manifest::Manifest;
-use crate::config::destinations::Destination;
-use crate::restore::{check_digests, decode_hashed, fetch_manifest};
+use crate::catalog::fetch_manifest;
+use crate::destination::Destination;
+use crate::restore::{check_digests, decode_hashed};
 use crate::Error;
 
 /// Where the command's standard output goes.
@@ -250,7 +251,7 @@ fn spawn(command: &str, stdout: CommandStdout) -> io::Result<Child> {
 fn feed(
     reader: impl io::Read,
     stdin: ChildStdin,
-    compression: crate::config::Compression,
+    compression: crate::backup::compress::Compression,
     encrypted: bool,
 ) -> (Fed, ChildStdin) {
     // Counted below the buffer: what the command was handed, not what waits in our buffer.

@@ -7,14 +7,15 @@ pub mod target;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use cloudmirror_contract::{DigestSet, ErrorKind, Hashes, Key, StoreExt};
+use cloudmirror_contract::{DigestSet, ErrorKind, Hashes, Key};
 use futures::TryStreamExt;
 use serde::Serialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+use crate::backup::compress::Compression;
 use crate::backup::manifest::Manifest;
-use crate::config::destinations::Destination;
-use crate::config::Compression;
+use crate::catalog::fetch_manifest;
+use crate::destination::Destination;
 use crate::Error;
 
 /// Where the restored bytes go.
@@ -41,20 +42,6 @@ pub struct RestoreReport {
     pub output: String,
     /// Destinations tried before, and why they were skipped.
     pub skipped: Vec<String>,
-}
-
-/// Fetches a backup's manifest from one destination.
-pub async fn fetch_manifest(
-    dest: &Destination,
-    name: &Key,
-) -> Result<Manifest, cloudmirror_contract::Error> {
-    let key = Manifest::key_for(name).map_err(|e| {
-        cloudmirror_contract::Error::new(ErrorKind::InvalidInput, "cloudmirror", e.to_string())
-    })?;
-    let bytes = dest.store.download_bytes(&key).await?;
-    Manifest::from_json(&bytes, &key).map_err(|e| {
-        cloudmirror_contract::Error::new(ErrorKind::Other, "cloudmirror", e.to_string())
-    })
 }
 
 /// Restores `name` from the first of `candidates` that holds an intact copy.

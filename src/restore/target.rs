@@ -14,13 +14,10 @@ use cloudmirror_contract::Key;
 use serde::Serialize;
 
 use crate::backup::manifest::Manifest;
-use crate::backup::template::{self, NameInputs};
-use crate::backup::{BackupPlan, Source};
-use crate::config::destinations::Destination;
-use crate::config::Config;
+use crate::catalog::fetch_manifest;
+use crate::destination::Destination;
 use crate::lifecycle::backups_with_manifests;
 use crate::lifecycle::verify::check_copy;
-use crate::restore::fetch_manifest;
 use crate::Error;
 
 /// The word that stands for the newest intact backup in `restore <NAME|latest>`.
@@ -191,69 +188,4 @@ pub async fn named(candidates: &[Destination], name: &Key) -> Result<RestoreTarg
         candidates: candidates.to_vec(),
         notes,
     })
-}
-
-/// The plan of a safety backup: the configured `[backup] exec` job, named after [`SAFETY_TEMPLATE`]
-/// and marked `pre_restore`. Without `[backup] exec` there is nothing to run: a usage error.
-pub fn safety_backup_plan(config: &Config, now: DateTime<Utc>) -> Result<BackupPlan, Error> {
-    let Some(command) = config.backup.exec.as_deref() else {
-        return Err(Error::Usage(format!(
-            "--safety-backup runs the configured backup job, but {} has no [backup] exec \
-             (e.g. exec = \"pg_dump --format=plain $DATABASE_URL\")",
-            config.origin
-        )));
-    };
-    let source = Source::Exec(command.to_owned());
-    let compression = config.backup.compress;
-    let inputs = NameInputs::for_source(source.file_name().as_deref(), now);
-    let name = template::render(SAFETY_TEMPLATE, &inputs, compression)?;
-    BackupPlan::from_config(config, source, name, true)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use chrono::TimeZone;
-
-    use super::*;
-    use crate::config::{Compression, ConfigOrigin};
-
-    fn config(text: &str) -> Config {
-        Config::parse(
-            &format!("{text}\n[[destinations]]\nname = \"l\"\ntype = \"local\"\npath = \"b\"\n"),
-            ConfigOrigin::File("cm.toml".into()),
-            PathBuf::from("/etc/cm"),
-            &|_| None,
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn the_safety_backup_is_the_exec_job_marked_pre_restore() {
-        let c = config(
-            "[backup]\nexec = \"/usr/bin/pg_dump --format=plain $DATABASE_URL\"\nname = \"db-{date}.sql\"\ncompress = \"zstd\"\n",
-        );
-        let now = Utc.with_ymd_and_hms(2026, 11, 23, 2, 5, 9).unwrap();
-        let plan = safety_backup_plan(&c, now).unwrap();
-        assert!(plan.pre_restore);
-        assert_eq!(
-            plan.name.as_str(),
-            "pre-restore-2026-11-23-020509-pg_dump.zst"
-        );
-        assert_eq!(plan.compression, Compression::Zstd);
-        assert_eq!(
-            plan.source,
-            Source::Exec("/usr/bin/pg_dump --format=plain $DATABASE_URL".into())
-        );
-    }
-
-    #[test]
-    fn a_safety_backup_needs_backup_exec() {
-        let err = safety_backup_plan(&config("[backup]\n"), Utc::now())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("[backup] exec"), "{err}");
-        assert!(err.contains("cm.toml"), "{err}");
-    }
 }
