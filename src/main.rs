@@ -87,6 +87,10 @@ pub(crate) enum Command {
         /// Do not ask before a destructive restore (--into, or -o over an existing file).
         #[arg(long)]
         yes: bool,
+        /// Restore a folder backup into a folder that is not empty, replacing entries with the
+        /// same names (an existing empty folder needs no flag).
+        #[arg(long)]
+        force: bool,
         /// age identity file (AGE-SECRET-KEY-...) to decrypt encrypted backups.
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
@@ -145,6 +149,10 @@ fn init_logging(verbose: u8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(cli::logging::use_colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_target(verbose > 0);
     match format {
         LogFormat::Text => builder.init(),

@@ -19,6 +19,7 @@ use crate::{Cli, Command};
 mod daemon;
 pub(crate) mod logging;
 mod restore_flow;
+mod status;
 
 /// Runs the command; errors are printed here and turned into exit statuses.
 pub(crate) async fn run(cli: &Cli) -> ExitStatus {
@@ -68,7 +69,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
         }
         Command::Status => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
-            Ok(status_cmd(cli, &config, &dests).await)
+            Ok(status::run(cli, &config, &dests).await)
         }
         Command::Verify { name, deep } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -85,6 +86,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             into,
             safety_backup,
             yes,
+            force,
             identity,
         } => {
             if let Some(path) = identity {
@@ -97,6 +99,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
                 output: output.as_deref(),
                 into: into.as_deref(),
                 yes: *yes,
+                force: *force,
                 safety_backup: *safety_backup,
             };
             restore_flow::run(cli, &config, &dests, &args).await
@@ -388,45 +391,6 @@ async fn prune_cmd(cli: &Cli, dests: &[Destination], dry_run: bool) -> ExitStatu
     ExitStatus::from_counts(ok, reports.len())
 }
 
-async fn status_cmd(cli: &Cli, config: &Config, dests: &[Destination]) -> ExitStatus {
-    let now = Utc::now();
-    let health = futures::future::join_all(
-        dests
-            .iter()
-            .map(|d| lifecycle::status(d, &config.health, now)),
-    )
-    .await;
-    let code = cloudmirror::lifecycle::health::exit_code(&health);
-    if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({ "exit_code": code, "destinations": health })
-        );
-    } else {
-        for h in &health {
-            let newest = h.newest.as_ref().map_or_else(
-                || "no backups".to_owned(),
-                |n| format!("newest {} ({}h old)", n.name, n.age_seconds / 3600),
-            );
-            println!(
-                "{:<9} {:<16} {newest}, {} backups, {}",
-                h.status.to_string(),
-                h.destination,
-                h.count.map_or_else(|| "?".into(), |c| c.to_string()),
-                h.total_size.map_or_else(|| "?".into(), human_bytes)
-            );
-            for f in &h.findings {
-                println!("          {f}");
-            }
-        }
-    }
-    match code {
-        0 => ExitStatus::Success,
-        1 => ExitStatus::Partial,
-        _ => ExitStatus::Failure,
-    }
-}
-
 async fn verify_cmd(
     cli: &Cli,
     dests: &[Destination],
@@ -523,7 +487,7 @@ async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<Exit
     })
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

@@ -10,7 +10,9 @@ use cloudmirror_contract::{
 };
 use cloudmirror_local::{LocalConfig, LocalStore};
 
+use crate::config::named::NamedStore;
 use crate::config::prefixed::PrefixedStore;
+use tracing::Instrument;
 use crate::config::{Config, DestinationConfig};
 use crate::Error;
 
@@ -57,7 +59,8 @@ async fn open_within_timeout(
         .backup
         .destination_timeout
         .unwrap_or(crate::config::duration::DEFAULT_DESTINATION_TIMEOUT);
-    if let Ok(opened) = tokio::time::timeout(timeout, open(config, dest)).await {
+    let opening = open(config, dest).instrument(crate::config::named::span(&dest.name));
+    if let Ok(opened) = tokio::time::timeout(timeout, opening).await {
         return opened;
     }
     tracing::warn!(destination = %dest.name, "timed out opening the destination");
@@ -158,6 +161,7 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
     } else {
         Arc::new(PrefixedStore::new(store, dest.prefix.clone()))
     };
+    let store: Arc<dyn Store> = Arc::new(NamedStore::new(store, &dest.name));
     Ok(Destination {
         name: dest.name.clone(),
         kind: dest.kind.clone(),

@@ -2,6 +2,8 @@
 
 pub mod destinations;
 pub mod duration;
+mod hint;
+pub mod named;
 pub mod prefixed;
 pub mod secrets;
 
@@ -511,7 +513,8 @@ impl SourceIndex {
                     _ => {}
                 }
             }
-            let message = redact_value(&e.inner().to_string());
+            let raw = e.inner().to_string();
+            let message = format!("{}{}", redact_value(&raw), hint::for_serde_message(&raw));
             if let Some(unknown) = backticked_after(&message, "unknown field `") {
                 // Some deserializers already put the unknown key at the end of the path.
                 let unknown = Seg::Key(unknown);
@@ -595,8 +598,11 @@ fn parse_destination(
         return Err(source.error(
             &with(&at, "type"),
             &format!(
-                "destination {name:?}: unknown type {kind:?} (expected one of {})",
-                DESTINATION_TYPES.join(", ")
+                "destination {name:?}: unknown type {kind:?} (expected one of {}){}",
+                DESTINATION_TYPES.join(", "),
+                hint::did_you_mean(&kind, DESTINATION_TYPES)
+                    .map(|t| format!(" (did you mean `{t}`?)"))
+                    .unwrap_or_default()
             ),
         ));
     }

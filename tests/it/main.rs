@@ -23,6 +23,7 @@ mod compression;
 mod daemon;
 mod encryption;
 mod fakes;
+mod first_hour;
 mod faults;
 mod folders;
 mod lifecycle;
