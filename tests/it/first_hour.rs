@@ -106,3 +106,209 @@ fn an_unknown_host_is_named_as_such_for_every_adapter() {
         );
     }
 }
+
+#[test]
+fn a_wrong_key_is_one_line_naming_destination_and_what_to_check() {
+    let fakes = Fakes::start();
+    let s = Scratch::new();
+    let email = "cloudmirror-test@fake-project.iam.gserviceaccount.com";
+    let config = fakes
+        .config()
+        .replace(crate::fakes::S3_SECRET, "wrong-s3-secret")
+        .replace(crate::fakes::DROPBOX_REFRESH_TOKEN, "wrong-refresh-token")
+        .replace(crate::fakes::SUPABASE_KEY, "sb_secret_wrong")
+        .replace(email, "someone-else@example.iam.gserviceaccount.com");
+    s.write("cloudmirror.toml", config);
+    // WebDAV's wrong password needs the wsgidav server; `crates/cloudmirror-webdav` tests it.
+    let hints = [
+        "HTTP 403 SignatureDoesNotMatch",
+        "check access_key_id, secret_access_key and region",
+        "Dropbox rejected refresh_token (invalid_grant",
+        "update the refresh_token setting",
+        "the token endpoint refused the service account: invalid_client",
+        "check the service account key",
+        "HTTP 401: Invalid API key",
+        "check `service_role_key`",
+    ];
+    for (i, (name, backend)) in ADAPTERS[..4].iter().enumerate() {
+        let run = s.run(&["list", "--to", name]).expect_code(2);
+        assert_readable(&run);
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("warning: cannot list {name}: {backend}: ")))
+            .unwrap_or_else(|| panic!("{name}: no error line in:\n{}", run.stderr));
+        for hint in &hints[2 * i..2 * i + 2] {
+            assert!(line.contains(hint), "{name}: want {hint:?} in {line}");
+        }
+        for secret in [
+            crate::fakes::S3_SECRET,
+            "wrong-s3-secret",
+            "wrong-refresh-token",
+            "sb_secret_wrong",
+        ] {
+            assert!(!run.stderr.contains(secret), "{name}: secret printed");
+        }
+    }
+}
+
+const LOCAL: &str = "[[destinations]]\nname = \"home\"\ntype = \"local\"\npath = \"store\"\n";
+
+#[test]
+fn status_says_why_a_destination_is_unreachable_in_text_and_json() {
+    let fakes = Fakes::start();
+    let s = Scratch::new();
+    let s3 = config_towards(&fakes, "http://127.0.0.1:1")
+        .split("[[destinations]]")
+        .find(|t| t.contains("type = \"s3\""))
+        .map(|t| format!("[[destinations]]{t}"))
+        .unwrap();
+    s.write("cloudmirror.toml", format!("{LOCAL}\n{s3}"));
+    s.write("a.txt", "hello");
+    s.run(&["backup", "a.txt", "--to", "home"]).expect_code(0);
+    let run = s.run(&["status"]).expect_code(2);
+    assert_readable(&run);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(" s3 "))
+        .unwrap_or_else(|| panic!("no s3 line:\n{}", run.stdout));
+    assert!(
+        line.starts_with("critical")
+            && line.contains("unreachable: s3: cannot connect to http://127.0.0.1:1: connection refused"),
+        "{line}"
+    );
+    assert!(!run.stdout.contains('?'), "no `?` placeholders:\n{}", run.stdout);
+    assert!(run.stdout.contains("1 backups"), "{}", run.stdout);
+    let json = s.run(&["status", "--json"]).expect_code(2).json();
+    let dests = json["destinations"].as_array().unwrap();
+    let s3 = dests.iter().find(|d| d["destination"] == "s3").unwrap();
+    assert!(
+        s3["unreachable"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3: cannot connect to http://127.0.0.1:1: connection refused"),
+        "{s3}"
+    );
+    let home = dests.iter().find(|d| d["destination"] == "home").unwrap();
+    assert!(home["unreachable"].is_null(), "{home}");
+}
+
+#[test]
+fn list_exits_0_when_all_listed_1_when_some_failed_and_2_when_none_could_be() {
+    let fakes = Fakes::start();
+    let s = Scratch::new();
+    let bad_s3 = fakes
+        .config()
+        .split("[[destinations]]")
+        .find(|t| t.contains("type = \"s3\""))
+        .map(|t| format!("[[destinations]]{t}"))
+        .unwrap()
+        .replace(crate::fakes::S3_SECRET, "refused-key");
+    s.write("cloudmirror.toml", format!("{LOCAL}\n{bad_s3}"));
+    s.write("a.txt", "hello");
+    s.run(&["backup", "a.txt", "--name", "a.txt.gz", "--to", "home"])
+        .expect_code(0);
+    let all = s.run(&["list", "--to", "home"]).expect_code(0);
+    assert!(all.stdout.contains("a.txt"), "{}", all.stdout);
+    let some = s.run(&["list"]).expect_code(1);
+    assert!(some.stdout.contains("a.txt"), "{}", some.stdout);
+    assert!(
+        some.stderr.contains("warning: cannot list s3: s3: ") && some.stderr.contains("HTTP 403"),
+        "{}",
+        some.stderr
+    );
+    let none = s.run(&["list", "--to", "s3"]).expect_code(2);
+    assert_readable(&none);
+    // The README's table says the same.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `cloudmirror list`"))
+        .unwrap();
+    assert!(
+        row.ends_with("| 0 all listed, 1 some could not be listed, 2 none could be / bad input |"),
+        "{row}"
+    );
+}
+
+#[test]
+fn a_misspelt_key_or_type_gets_a_did_you_mean_hint() {
+    let s = Scratch::new();
+    s.write("cloudmirror.toml", format!("[backup]\ncompres = \"gzip\"\n\n{LOCAL}"));
+    let run = s.run(&["list"]).expect_code(2);
+    assert!(
+        run.stderr.contains("unknown field `compres`") && run.stderr.contains("(did you mean `compress`?)"),
+        "{}",
+        run.stderr
+    );
+    s.write(
+        "cloudmirror.toml",
+        "[[destinations]]\nname = \"d\"\ntype = \"dropbx\"\n",
+    );
+    let run = s.run(&["list"]).expect_code(2);
+    assert!(
+        run.stderr.contains("unknown type \"dropbx\"") && run.stderr.contains("(did you mean `dropbox`?)"),
+        "{}",
+        run.stderr
+    );
+    // Nothing close: no guess.
+    s.write("cloudmirror.toml", "[[destinations]]\nname = \"d\"\ntype = \"ftp\"\n");
+    let run = s.run(&["list"]).expect_code(2);
+    assert!(!run.stderr.contains("did you mean"), "{}", run.stderr);
+}
+
+#[test]
+fn a_folder_backup_restores_into_an_existing_empty_folder_and_a_full_one_only_with_force() {
+    let s = Scratch::new();
+    s.write("cloudmirror.toml", LOCAL);
+    s.write("site/index.html", "<h1>hi</h1>");
+    s.write("site/css/a.css", "body{}");
+    let run = s.run(&["backup", "site", "--name", "site.tar.gz", "--to", "home"]);
+    let run = run.expect_code(0);
+    assert!(run.stdout.contains("ok"), "{}", run.stdout);
+
+    std::fs::create_dir(s.join("back")).unwrap();
+    s.run(&["restore", "site.tar.gz", "-o", "back"]).expect_code(0);
+    let restored = std::fs::read_dir(s.join("back")).unwrap().count();
+    assert!(restored > 0, "nothing restored into back/");
+    let index = walk_find(&s.join("back"), "index.html").expect("index.html restored");
+    assert_eq!(std::fs::read_to_string(index).unwrap(), "<h1>hi</h1>");
+
+    // Not empty: refused, naming the first conflicting path; --force replaces.
+    std::fs::create_dir(s.join("full")).unwrap();
+    s.write("full/mine.txt", "keep");
+    let run = s.run(&["restore", "site.tar.gz", "-o", "full"]).expect_code(2);
+    assert!(
+        run.stderr.contains("output full is not empty (it holds full/mine.txt)")
+            && run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+    s.run(&["restore", "site.tar.gz", "-o", "full", "--force"]).expect_code(0);
+    assert!(walk_find(&s.join("full"), "index.html").is_some());
+    assert_eq!(std::fs::read_to_string(s.join("full/mine.txt")).unwrap(), "keep");
+
+    // A file backup into a folder is still refused with a clear message.
+    s.write("one.txt", "x");
+    s.run(&["backup", "one.txt", "--name", "one.txt.gz", "--to", "home"])
+        .expect_code(0);
+    std::fs::create_dir(s.join("empty")).unwrap();
+    let run = s.run(&["restore", "one.txt.gz", "-o", "empty"]).expect_code(2);
+    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+}
+
+fn walk_find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+        if p.is_dir() {
+            if let Some(f) = walk_find(&p, name) {
+                return Some(f);
+            }
+        }
+    }
+    None
+}

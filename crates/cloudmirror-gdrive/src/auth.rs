@@ -183,6 +183,9 @@ fn map_auth_error(token_endpoint: &str, e: yup_oauth2::Error) -> Error {
                 msg.push_str(": ");
                 msg.push_str(d);
             }
+            if matches!(a.error, AuthErrorCode::InvalidClient) {
+                msg.push_str(" (check the service account key: use the current JSON key file of an account that exists, client_email and private_key unchanged)");
+            }
             if matches!(a.error, AuthErrorCode::UnauthorizedClient) {
                 msg.push_str(" (with subject set, the service account's client id needs domain-wide delegation for the Drive scope in the Workspace admin console)");
             }
