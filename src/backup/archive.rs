@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(std::fs::read(folder.join("kept.txt")).unwrap(), b"mine");
         let leftovers: Vec<_> = std::fs::read_dir(out.path())
             .unwrap()
-            .filter_map(|e| e.ok())
+            .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().starts_with(".cloudmirror"))
             .collect();
         assert!(leftovers.is_empty(), "staging folder removed");

@@ -55,7 +55,11 @@ fn unreachable(h: &DestinationHealth) -> Option<String> {
         f.message
             .strip_prefix("unreachable: ")
             .map(str::to_owned)
-            .or_else(|| f.message.starts_with("unauthorized").then(|| f.message.clone()))
+            .or_else(|| {
+                f.message
+                    .starts_with("unauthorized")
+                    .then(|| f.message.clone())
+            })
     })
 }
 

@@ -12,9 +12,9 @@ use cloudmirror_local::{LocalConfig, LocalStore};
 
 use crate::config::named::NamedStore;
 use crate::config::prefixed::PrefixedStore;
-use tracing::Instrument;
 use crate::config::{Config, DestinationConfig};
 use crate::Error;
+use tracing::Instrument;
 
 /// A configured destination, ready to use.
 #[derive(Clone)]

@@ -7,7 +7,12 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'
     let limit = (input.chars().count() / 3).max(1);
     let mut scored: Vec<(usize, &str)> = candidates
         .iter()
-        .map(|c| (strsim::damerau_levenshtein(&input, &c.to_ascii_lowercase()), *c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&input, &c.to_ascii_lowercase()),
+                *c,
+            )
+        })
         .filter(|(d, _)| *d <= limit)
         .collect();
     scored.sort_by_key(|(d, _)| *d);
@@ -34,11 +39,7 @@ pub(crate) fn for_serde_message(message: &str) -> String {
     let Some((_, expected)) = message.split_once("expected ") else {
         return String::new();
     };
-    let candidates: Vec<&str> = expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .collect();
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     did_you_mean(input, &candidates)
         .map(|c| format!(" (did you mean `{c}`?)"))
         .unwrap_or_default()
@@ -60,10 +61,16 @@ mod tests {
             for_serde_message("unknown variant `gzp`, expected one of `gzip`, `zstd`, `none`"),
             " (did you mean `gzip`?)"
         );
-        assert_eq!(did_you_mean("dropbx", &["dropbox", "gdrive", "s3"]), Some("dropbox"));
+        assert_eq!(
+            did_you_mean("dropbx", &["dropbox", "gdrive", "s3"]),
+            Some("dropbox")
+        );
         assert_eq!(did_you_mean("ftp", &["dropbox", "gdrive", "s3"]), None);
         // Two equally close: no guess.
         assert_eq!(did_you_mean("ab", &["aa", "bb"]), None);
-        assert_eq!(for_serde_message("invalid type: integer, expected a string"), "");
+        assert_eq!(
+            for_serde_message("invalid type: integer, expected a string"),
+            ""
+        );
     }
 }

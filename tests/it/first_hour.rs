@@ -36,8 +36,17 @@ fn config_towards(fakes: &Fakes, base: &str) -> String {
 #[track_caller]
 fn assert_readable(run: &Run) {
     let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(!all.contains('\u{1b}'), "ANSI codes in redirected output:\n{all}");
-    for bad in ["DispatchFailure", "ConnectorError", "Some(", "{ ", "error sending request"] {
+    assert!(
+        !all.contains('\u{1b}'),
+        "ANSI codes in redirected output:\n{all}"
+    );
+    for bad in [
+        "DispatchFailure",
+        "ConnectorError",
+        "Some(",
+        "{ ",
+        "error sending request",
+    ] {
         assert!(!all.contains(bad), "internals ({bad}) in:\n{all}");
     }
     for line in all.lines() {
@@ -55,7 +64,10 @@ fn assert_readable(run: &Run) {
 fn a_refused_connection_is_one_line_naming_destination_and_cause_for_every_adapter() {
     let fakes = Fakes::start();
     let s = Scratch::new();
-    s.write("cloudmirror.toml", config_towards(&fakes, "http://127.0.0.1:1"));
+    s.write(
+        "cloudmirror.toml",
+        config_towards(&fakes, "http://127.0.0.1:1"),
+    );
     for (name, backend) in ADAPTERS {
         let run = s.run(&["list", "--to", name]).expect_code(2);
         assert_readable(&run);
@@ -73,7 +85,11 @@ fn a_refused_connection_is_one_line_naming_destination_and_cause_for_every_adapt
             .lines()
             .filter(|l| l.contains(" WARN ") && l.contains("retrying in"))
             .collect();
-        assert!(!retries.is_empty(), "{name}: no retry line:\n{}", run.stderr);
+        assert!(
+            !retries.is_empty(),
+            "{name}: no retry line:\n{}",
+            run.stderr
+        );
         for l in retries {
             assert!(
                 l.contains(&format!("dest{{name={name}}}"))
@@ -175,10 +191,16 @@ fn status_says_why_a_destination_is_unreachable_in_text_and_json() {
         .unwrap_or_else(|| panic!("no s3 line:\n{}", run.stdout));
     assert!(
         line.starts_with("critical")
-            && line.contains("unreachable: s3: cannot connect to http://127.0.0.1:1: connection refused"),
+            && line.contains(
+                "unreachable: s3: cannot connect to http://127.0.0.1:1: connection refused"
+            ),
         "{line}"
     );
-    assert!(!run.stdout.contains('?'), "no `?` placeholders:\n{}", run.stdout);
+    assert!(
+        !run.stdout.contains('?'),
+        "no `?` placeholders:\n{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("1 backups"), "{}", run.stdout);
     let json = s.run(&["status", "--json"]).expect_code(2).json();
     let dests = json["destinations"].as_array().unwrap();
@@ -221,7 +243,8 @@ fn list_exits_0_when_all_listed_1_when_some_failed_and_2_when_none_could_be() {
     let none = s.run(&["list", "--to", "s3"]).expect_code(2);
     assert_readable(&none);
     // The README's table says the same.
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let row = readme
         .lines()
         .find(|l| l.starts_with("| `cloudmirror list`"))
@@ -235,10 +258,14 @@ fn list_exits_0_when_all_listed_1_when_some_failed_and_2_when_none_could_be() {
 #[test]
 fn a_misspelt_key_or_type_gets_a_did_you_mean_hint() {
     let s = Scratch::new();
-    s.write("cloudmirror.toml", format!("[backup]\ncompres = \"gzip\"\n\n{LOCAL}"));
+    s.write(
+        "cloudmirror.toml",
+        format!("[backup]\ncompres = \"gzip\"\n\n{LOCAL}"),
+    );
     let run = s.run(&["list"]).expect_code(2);
     assert!(
-        run.stderr.contains("unknown field `compres`") && run.stderr.contains("(did you mean `compress`?)"),
+        run.stderr.contains("unknown field `compres`")
+            && run.stderr.contains("(did you mean `compress`?)"),
         "{}",
         run.stderr
     );
@@ -248,12 +275,16 @@ fn a_misspelt_key_or_type_gets_a_did_you_mean_hint() {
     );
     let run = s.run(&["list"]).expect_code(2);
     assert!(
-        run.stderr.contains("unknown type \"dropbx\"") && run.stderr.contains("(did you mean `dropbox`?)"),
+        run.stderr.contains("unknown type \"dropbx\"")
+            && run.stderr.contains("(did you mean `dropbox`?)"),
         "{}",
         run.stderr
     );
     // Nothing close: no guess.
-    s.write("cloudmirror.toml", "[[destinations]]\nname = \"d\"\ntype = \"ftp\"\n");
+    s.write(
+        "cloudmirror.toml",
+        "[[destinations]]\nname = \"d\"\ntype = \"ftp\"\n",
+    );
     let run = s.run(&["list"]).expect_code(2);
     assert!(!run.stderr.contains("did you mean"), "{}", run.stderr);
 }
@@ -269,7 +300,8 @@ fn a_folder_backup_restores_into_an_existing_empty_folder_and_a_full_one_only_wi
     assert!(run.stdout.contains("ok"), "{}", run.stdout);
 
     std::fs::create_dir(s.join("back")).unwrap();
-    s.run(&["restore", "site.tar.gz", "-o", "back"]).expect_code(0);
+    s.run(&["restore", "site.tar.gz", "-o", "back"])
+        .expect_code(0);
     let restored = std::fs::read_dir(s.join("back")).unwrap().count();
     assert!(restored > 0, "nothing restored into back/");
     let index = walk_find(&s.join("back"), "index.html").expect("index.html restored");
@@ -278,23 +310,32 @@ fn a_folder_backup_restores_into_an_existing_empty_folder_and_a_full_one_only_wi
     // Not empty: refused, naming the first conflicting path; --force replaces.
     std::fs::create_dir(s.join("full")).unwrap();
     s.write("full/mine.txt", "keep");
-    let run = s.run(&["restore", "site.tar.gz", "-o", "full"]).expect_code(2);
+    let run = s
+        .run(&["restore", "site.tar.gz", "-o", "full"])
+        .expect_code(2);
     assert!(
-        run.stderr.contains("output full is not empty (it holds full/mine.txt)")
+        run.stderr
+            .contains("output full is not empty (it holds full/mine.txt)")
             && run.stderr.contains("--force"),
         "{}",
         run.stderr
     );
-    s.run(&["restore", "site.tar.gz", "-o", "full", "--force"]).expect_code(0);
+    s.run(&["restore", "site.tar.gz", "-o", "full", "--force"])
+        .expect_code(0);
     assert!(walk_find(&s.join("full"), "index.html").is_some());
-    assert_eq!(std::fs::read_to_string(s.join("full/mine.txt")).unwrap(), "keep");
+    assert_eq!(
+        std::fs::read_to_string(s.join("full/mine.txt")).unwrap(),
+        "keep"
+    );
 
     // A file backup into a folder is still refused with a clear message.
     s.write("one.txt", "x");
     s.run(&["backup", "one.txt", "--name", "one.txt.gz", "--to", "home"])
         .expect_code(0);
     std::fs::create_dir(s.join("empty")).unwrap();
-    let run = s.run(&["restore", "one.txt.gz", "-o", "empty"]).expect_code(2);
+    let run = s
+        .run(&["restore", "one.txt.gz", "-o", "empty"])
+        .expect_code(2);
     assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
 }
 

@@ -219,7 +219,12 @@ mod tests {
             "error sending request",
             Some(Box::new(Chain("Connection refused (os error 111)", None))),
         );
-        let e = Error::transport("dropbox", "https://api.dropboxapi.com", "files/upload", refused);
+        let e = Error::transport(
+            "dropbox",
+            "https://api.dropboxapi.com",
+            "files/upload",
+            refused,
+        );
         assert_eq!(e.kind(), ErrorKind::Transient);
         assert_eq!(
             e.to_string(),
@@ -245,7 +250,10 @@ mod tests {
                 None,
             ))),
         );
-        assert_eq!(Error::transport("s3", "https://x", "op", dns).kind(), ErrorKind::Other);
+        assert_eq!(
+            Error::transport("s3", "https://x", "op", dns).kind(),
+            ErrorKind::Other
+        );
         let flaky_dns = Chain(
             "dns error",
             Some(Box::new(Chain(
@@ -254,9 +262,15 @@ mod tests {
             ))),
         );
         assert!(Error::transport("s3", "https://x", "op", flaky_dns).is_retryable());
-        let reset = Chain("error reading a body", Some(Box::new(Chain("connection reset by peer", None))));
+        let reset = Chain(
+            "error reading a body",
+            Some(Box::new(Chain("connection reset by peer", None))),
+        );
         let e = Error::transport("webdav", "https://x", "GET a.gz", reset);
-        assert_eq!(e.message(), "GET a.gz: connection to https://x lost: connection reset");
+        assert_eq!(
+            e.message(),
+            "GET a.gz: connection to https://x lost: connection reset"
+        );
     }
 
     #[test]

@@ -183,7 +183,11 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(err.message().starts_with("refused (token: 6 attempts in "), "{}", err.message());
+        assert!(
+            err.message().starts_with("refused (token: 6 attempts in "),
+            "{}",
+            err.message()
+        );
         assert!(!err.message().contains("outer"), "{}", err.message());
     }
 

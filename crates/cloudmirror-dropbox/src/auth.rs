@@ -159,7 +159,8 @@ impl Auth {
 
 fn token_error(
     token_url: &str,
-    err: RequestTokenError<TokenHttpError, oauth2::basic::BasicErrorResponse>) -> Error {
+    err: RequestTokenError<TokenHttpError, oauth2::basic::BasicErrorResponse>,
+) -> Error {
     match err {
         RequestTokenError::ServerResponse(resp) => {
             let detail = resp
@@ -196,14 +197,12 @@ fn token_error(
                 format!("the token endpoint answered HTTP {status}"),
             )
         }
-        RequestTokenError::Request(TokenHttpError::Transport(e)) => {
-            Error::transport(
-                BACKEND,
-                &cloudmirror_contract::cause::endpoint_of(token_url),
-                "token request failed",
-                e,
-            )
-        }
+        RequestTokenError::Request(TokenHttpError::Transport(e)) => Error::transport(
+            BACKEND,
+            &cloudmirror_contract::cause::endpoint_of(token_url),
+            "token request failed",
+            e,
+        ),
         // The body is not shown: it could hold a token.
         RequestTokenError::Parse(e, _) => Error::new(
             ErrorKind::Other,

@@ -216,7 +216,9 @@ impl Client {
                     .set_checksum_algorithm(sha256.then_some(ChecksumAlgorithm::Sha256))
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&self.endpoint, &format!("CreateMultipartUpload {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(&self.endpoint, &format!("CreateMultipartUpload {key}"), e)
+                    })
             })
             .await?;
         out.upload_id.filter(|id| !id.is_empty()).ok_or_else(|| {
@@ -253,7 +255,13 @@ impl Client {
                     .disable_payload_signing_if(sha256_b64.is_some())
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&self.endpoint, &format!("UploadPart {part_number} of {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(
+                            &self.endpoint,
+                            &format!("UploadPart {part_number} of {key}"),
+                            e,
+                        )
+                    })
             })
             .await?;
         let e_tag = out.e_tag.ok_or_else(|| {
@@ -290,7 +298,9 @@ impl Client {
                     .multipart_upload(parts.clone())
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&self.endpoint, &format!("CompleteMultipartUpload {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(&self.endpoint, &format!("CompleteMultipartUpload {key}"), e)
+                    })
             })
             .await
     }
@@ -308,7 +318,9 @@ impl Client {
                     .upload_id(upload_id)
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&self.endpoint, &format!("AbortMultipartUpload {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(&self.endpoint, &format!("AbortMultipartUpload {key}"), e)
+                    })
             })
             .await;
         match res {

@@ -122,9 +122,7 @@ where
         SdkError::TimeoutError(_) => S3Failure::Timeout,
         // A connect timeout is a transport failure like a refusal: named with the endpoint below.
         SdkError::DispatchFailure(d) if d.is_timeout() => S3Failure::Dispatch(one_line(&err)),
-        SdkError::DispatchFailure(d) if d.is_user() => {
-            S3Failure::Construction(one_line(&err))
-        }
+        SdkError::DispatchFailure(d) if d.is_user() => S3Failure::Construction(one_line(&err)),
         SdkError::DispatchFailure(d) => {
             let text = one_line(&err);
             // Identity resolution happens before sending: a missing or broken credential chain

@@ -4,7 +4,10 @@ use super::*;
 
 /// A chain of messages, optionally ending in a real `io::Error` (as hyper's connector does).
 #[derive(Debug)]
-struct Level(&'static str, Option<Box<dyn std::error::Error + Send + Sync>>);
+struct Level(
+    &'static str,
+    Option<Box<dyn std::error::Error + Send + Sync>>,
+);
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
@@ -56,7 +59,10 @@ fn each_cause_is_printed_once() {
     );
     let line = one_line(&aws_refused());
     assert_eq!(line.matches("Connection refused").count(), 1, "{line}");
-    assert!(!line.contains("DispatchFailure") && !line.contains('{'), "{line}");
+    assert!(
+        !line.contains("DispatchFailure") && !line.contains('{'),
+        "{line}"
+    );
 }
 
 #[test]
@@ -67,7 +73,11 @@ fn refused_connections_name_the_endpoint_and_the_root_cause() {
     );
     // reqwest: `error sending request` -> hyper-util `client error (Connect)` -> ConnectError.
     let reqwest = chain(
-        &["error sending request", "client error (Connect)", "tcp connect error"],
+        &[
+            "error sending request",
+            "client error (Connect)",
+            "tcp connect error",
+        ],
         Some(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
     );
     assert_eq!(ConnectFailure::classify(&reqwest), ConnectFailure::Refused);
@@ -108,7 +118,10 @@ fn unknown_hosts_certificates_timeouts_and_resets() {
         transport_message("https://h", &connect_timeout),
         "cannot connect to https://h: timed out"
     );
-    let read_timeout = chain(&["error decoding response body", "operation timed out"], None);
+    let read_timeout = chain(
+        &["error decoding response body", "operation timed out"],
+        None,
+    );
     assert_eq!(
         transport_message("https://h", &read_timeout),
         "connection to https://h lost: timed out"
