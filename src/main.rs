@@ -113,6 +113,14 @@ pub(crate) enum Command {
     /// Health of each destination: newest backup's age, count, size, warnings.
     /// Exit 0 healthy, 1 warning, 2 critical.
     Status,
+    /// Test each destination before trusting it: list, write a probe, read it back, find it,
+    /// delete it; and check the config (retention, [backup] exec, spool space).
+    /// Exit 0 all good, 1 some destinations fail, 2 none usable or a bad config.
+    Check {
+        /// Only list: write nothing.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Delete a backup and its manifest from the selected destinations.
     Delete {
         /// The backup's name.

@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::{Cli, Command};
 
+mod check;
 mod daemon;
 pub(crate) mod logging;
 mod restore_flow;
@@ -103,6 +104,10 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
                 safety_backup: *safety_backup,
             };
             restore_flow::run(cli, &config, &dests, &args).await
+        }
+        Command::Check { read_only } => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            Ok(check::run(cli, &config, &dests, *read_only).await)
         }
         Command::Delete { name } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;

@@ -18,6 +18,7 @@ mod common;
 
 mod backup_restore;
 mod bad_input;
+mod check;
 mod clouds;
 mod compression;
 mod daemon;
