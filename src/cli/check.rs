@@ -3,7 +3,7 @@
 //! that is not on PATH, a spool folder too small for the last backup). Exit 0 all good, 1 some
 //! destinations fail, 2 none usable or a bad config.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::Utc;
 use cloudmirror::catalog;
@@ -35,7 +35,10 @@ pub(crate) async fn run(
 ) -> ExitStatus {
     let probes = futures::future::join_all(dests.iter().map(|d| probe::probe(d, read_only))).await;
     let mut problems = retention_problems(dests);
-    if let Some(p) = exec_problem(config.backup.exec.as_deref(), std::env::var_os("PATH")) {
+    if let Some(p) = exec_problem(
+        config.backup.exec.as_deref(),
+        std::env::var_os("PATH").as_deref(),
+    ) {
         problems.push(p);
     }
     let spool = config
@@ -128,10 +131,10 @@ fn keeps_only_the_newest(policy: &retention::RetentionPolicy, now: chrono::DateT
 }
 
 /// `[backup] exec`'s program (its first word after `VAR=value` assignments) must be on PATH.
-fn exec_problem(exec: Option<&str>, path: Option<std::ffi::OsString>) -> Option<ConfigProblem> {
+fn exec_problem(exec: Option<&str>, path: Option<&std::ffi::OsStr>) -> Option<ConfigProblem> {
     let program = exec?
         .split_whitespace()
-        .find(|w| !(w.contains('=') && !w.starts_with('=')))?;
+        .find(|w| !w.contains('=') || w.starts_with('='))?;
     // Shell syntax (`(`, `$VAR`, builtins) cannot be judged without running it.
     if program.starts_with(['(', '$', '{']) || ["exec", "env", "cd"].contains(&program) {
         return None;
@@ -139,8 +142,7 @@ fn exec_problem(exec: Option<&str>, path: Option<std::ffi::OsString>) -> Option<
     let found = if program.contains('/') {
         Path::new(program).is_file()
     } else {
-        path.as_deref()
-            .map(std::env::split_paths)
+        path.map(std::env::split_paths)
             .into_iter()
             .flatten()
             .any(|dir| dir.join(program).is_file())
@@ -166,8 +168,8 @@ async fn last_backup_size(dests: &[Destination]) -> Option<u64> {
 }
 
 /// The spool folder must exist and have room for a backup as large as the last one.
-fn spool_problem(dir: &PathBuf, last_size: Option<u64>) -> Option<ConfigProblem> {
-    let stat = match rustix::fs::statvfs(dir.as_path()) {
+fn spool_problem(dir: &Path, last_size: Option<u64>) -> Option<ConfigProblem> {
+    let stat = match rustix::fs::statvfs(dir) {
         Ok(s) => s,
         Err(e) => {
             return Some(ConfigProblem {
@@ -211,12 +213,12 @@ mod tests {
     fn exec_programs_are_looked_up_on_path() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pg_dump"), "").unwrap();
-        let path = Some(dir.path().as_os_str().to_owned());
-        assert!(exec_problem(Some("pg_dump -Fc db"), path.clone()).is_none());
-        assert!(exec_problem(Some("PGPASSWORD=x pg_dump db"), path.clone()).is_none());
-        let p = exec_problem(Some("mysqldumpp --all"), path.clone()).unwrap();
+        let path = Some(dir.path().as_os_str());
+        assert!(exec_problem(Some("pg_dump -Fc db"), path).is_none());
+        assert!(exec_problem(Some("PGPASSWORD=x pg_dump db"), path).is_none());
+        let p = exec_problem(Some("mysqldumpp --all"), path).unwrap();
         assert!(p.problem.contains("`mysqldumpp` is not on PATH"), "{p:?}");
-        assert!(exec_problem(None, path.clone()).is_none());
+        assert!(exec_problem(None, path).is_none());
         assert!(exec_problem(Some("/no/such/prog x"), path).is_some());
     }
 

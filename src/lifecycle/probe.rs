@@ -130,12 +130,12 @@ fn failed(step: &'static str, kind: &str, e: &cloudmirror_contract::Error) -> St
         step,
         ok: false,
         detail: e.to_string(),
-        hint: hint(step, kind, e.kind()),
+        hint: Some(hint(step, kind, e.kind())),
     }
 }
 
 /// What to change, by step, destination type and failure kind.
-fn hint(step: &str, kind: &str, error: ErrorKind) -> Option<String> {
+fn hint(step: &str, kind: &str, error: ErrorKind) -> String {
     // Every failed step says what it breaks; known kinds also say what to change.
     let what_fails = match step {
         "list" | "find" => "listing, retention and `restore latest` will fail",
@@ -193,5 +193,5 @@ fn hint(step: &str, kind: &str, error: ErrorKind) -> Option<String> {
         }
         _ => format!("until this works, {what_fails}"),
     };
-    Some(text)
+    text
 }
