@@ -121,6 +121,21 @@ pub(crate) enum Command {
         #[arg(long)]
         read_only: bool,
     },
+    /// Write a commented starter config (secrets as ${VAR} references, mode 0600); never
+    /// overwrites a file.
+    Init {
+        /// Destination types, one destination each: local, s3, dropbox, gdrive, supabase, webdav.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            value_name = "TYPE[,TYPE]",
+            required = true
+        )]
+        with: Vec<String>,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE", default_value = "cloudmirror.toml")]
+        path: PathBuf,
+    },
     /// Delete a backup and its manifest from the selected destinations.
     Delete {
         /// The backup's name.

@@ -18,6 +18,7 @@ use crate::{Cli, Command};
 
 mod check;
 mod daemon;
+mod init;
 pub(crate) mod logging;
 mod restore_flow;
 mod status;
@@ -41,6 +42,11 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
 }
 
 async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
+    // Commands that need no config.
+    if let Command::Init { with, path } = &cli.command {
+        init::run(with, path)?;
+        return Ok(ExitStatus::Success);
+    }
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::discover(cli.config.as_deref(), &env)?;
     if let Some(w) = cloudmirror::config::secrets::world_readable_warning(&config.origin) {
@@ -105,6 +111,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             };
             restore_flow::run(cli, &config, &dests, &args).await
         }
+        Command::Init { .. } => Ok(ExitStatus::Success),
         Command::Check { read_only } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
             Ok(check::run(cli, &config, &dests, *read_only).await)

@@ -27,6 +27,7 @@ mod fakes;
 mod faults;
 mod first_hour;
 mod folders;
+mod init;
 mod lifecycle;
 mod memory;
 mod postgres;
