@@ -136,6 +136,16 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE", default_value = "cloudmirror.toml")]
         path: PathBuf,
     },
+    /// Print a shell completion script, e.g. `cloudmirror completions bash >
+    /// /etc/bash_completion.d/cloudmirror`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); `cargo xtask man` writes it to cloudmirror.1.
+    #[command(hide = true)]
+    Man,
     /// Delete a backup and its manifest from the selected destinations.
     Delete {
         /// The backup's name.

@@ -18,6 +18,7 @@ use crate::{Cli, Command};
 
 mod check;
 mod daemon;
+mod docs;
 mod init;
 pub(crate) mod logging;
 mod restore_flow;
@@ -43,9 +44,20 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
 
 async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
     // Commands that need no config.
-    if let Command::Init { with, path } = &cli.command {
-        init::run(with, path)?;
-        return Ok(ExitStatus::Success);
+    match &cli.command {
+        Command::Init { with, path } => {
+            init::run(with, path)?;
+            return Ok(ExitStatus::Success);
+        }
+        Command::Completions { shell } => {
+            docs::completions(*shell);
+            return Ok(ExitStatus::Success);
+        }
+        Command::Man => {
+            docs::man()?;
+            return Ok(ExitStatus::Success);
+        }
+        _ => {}
     }
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::discover(cli.config.as_deref(), &env)?;
@@ -111,7 +123,9 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             };
             restore_flow::run(cli, &config, &dests, &args).await
         }
-        Command::Init { .. } => Ok(ExitStatus::Success),
+        Command::Init { .. } | Command::Completions { .. } | Command::Man => {
+            Ok(ExitStatus::Success)
+        }
         Command::Check { read_only } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
             Ok(check::run(cli, &config, &dests, *read_only).await)

@@ -22,6 +22,7 @@ mod check;
 mod clouds;
 mod compression;
 mod daemon;
+mod docs;
 mod encryption;
 mod fakes;
 mod faults;
