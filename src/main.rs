@@ -34,6 +34,13 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// `status --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusFormat {
+    Text,
+    Prometheus,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormat {
     Text,
@@ -112,7 +119,12 @@ pub(crate) enum Command {
     },
     /// Health of each destination: newest backup's age, count, size, warnings.
     /// Exit 0 healthy, 1 warning, 2 critical.
-    Status,
+    Status {
+        /// Output format: text lines, or Prometheus text for node_exporter's textfile collector
+        /// (--json still gives JSON).
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
+    },
     /// Test each destination before trusting it: list, write a probe, read it back, find it,
     /// delete it; and check the config (retention, [backup] exec, spool space).
     /// Exit 0 all good, 1 some destinations fail, 2 none usable or a bad config.

@@ -21,6 +21,7 @@ mod daemon;
 mod docs;
 mod init;
 pub(crate) mod logging;
+mod prometheus;
 mod restore_flow;
 mod status;
 
@@ -86,9 +87,9 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             let dests = destinations::open_selected(&config, &cli.to).await?;
             Ok(prune_cmd(cli, &dests, *dry_run).await)
         }
-        Command::Status => {
+        Command::Status { format } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
-            Ok(status::run(cli, &config, &dests).await)
+            Ok(status::run(cli, &config, &dests, *format).await)
         }
         Command::Verify { name, deep } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;

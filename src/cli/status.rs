@@ -1,4 +1,4 @@
-//! `status`: each destination's health as lines, `--json`, or (later) Prometheus text.
+//! `status`: each destination's health as lines, `--json`, or Prometheus text.
 
 use chrono::Utc;
 use cloudmirror::config::destinations::Destination;
@@ -8,10 +8,15 @@ use cloudmirror::lifecycle::health::DestinationHealth;
 use cloudmirror::ExitStatus;
 
 use super::human_bytes;
-use crate::Cli;
+use crate::{Cli, StatusFormat};
 
 /// Assesses every selected destination and prints the result; exit 0 healthy, 1 warning, 2 critical.
-pub(crate) async fn run(cli: &Cli, config: &Config, dests: &[Destination]) -> ExitStatus {
+pub(crate) async fn run(
+    cli: &Cli,
+    config: &Config,
+    dests: &[Destination],
+    format: StatusFormat,
+) -> ExitStatus {
     let now = Utc::now();
     let health = futures::future::join_all(
         dests
@@ -20,7 +25,10 @@ pub(crate) async fn run(cli: &Cli, config: &Config, dests: &[Destination]) -> Ex
     )
     .await;
     let code = cloudmirror::lifecycle::health::exit_code(&health);
-    if cli.json {
+    if format == StatusFormat::Prometheus && !cli.json {
+        // One write, so a reader never sees half a file even without the temp-file rename.
+        print!("{}", super::prometheus::render(&health));
+    } else if cli.json {
         let destinations: Vec<serde_json::Value> = health
             .iter()
             .map(|h| {

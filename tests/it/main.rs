@@ -31,6 +31,7 @@ mod folders;
 mod init;
 mod lifecycle;
 mod memory;
+mod monitoring;
 mod postgres;
 mod restore_into;
 mod secrets;
