@@ -16,7 +16,7 @@ pub(crate) fn render(health: &[DestinationHealth]) -> String {
         "cloudmirror_destination_up",
         "1 if the destination could be listed, 0 if it was unreachable or refused the credentials.",
         health,
-        |h| Some(if h.count.is_some() { 1 } else { 0 }),
+        |h| Some(i128::from(h.count.is_some())),
     );
     family(
         &mut out,
@@ -36,28 +36,32 @@ pub(crate) fn render(health: &[DestinationHealth]) -> String {
         "cloudmirror_backups",
         "Number of backups (with a manifest) on the destination.",
         health,
-        |h| h.count.map(|c| c as i64),
+        |h| h.count.and_then(|c| u64::try_from(c).ok()).map(i128::from),
     );
     family(
         &mut out,
         "cloudmirror_backups_size_bytes",
         "Total stored size of the backups on the destination.",
         health,
-        |h| h.total_size.map(|s| s as i64),
+        |h| h.total_size.map(i128::from),
     );
     family(
         &mut out,
         "cloudmirror_newest_backup_timestamp_seconds",
         "When the newest backup on the destination was made (Unix time).",
         health,
-        |h| h.newest.as_ref().map(|n| n.created_at.timestamp()),
+        |h| {
+            h.newest
+                .as_ref()
+                .map(|n| i128::from(n.created_at.timestamp()))
+        },
     );
     family(
         &mut out,
         "cloudmirror_newest_backup_size_bytes",
         "Stored size of the newest backup on the destination.",
         health,
-        |h| h.newest.as_ref().map(|n| n.size as i64),
+        |h| h.newest.as_ref().map(|n| i128::from(n.size)),
     );
     out
 }
@@ -67,7 +71,7 @@ fn family(
     name: &str,
     help: &str,
     health: &[DestinationHealth],
-    value: impl Fn(&DestinationHealth) -> Option<i64>,
+    value: impl Fn(&DestinationHealth) -> Option<i128>,
 ) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} gauge");

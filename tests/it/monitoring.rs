@@ -59,16 +59,19 @@ fn prometheus_output_has_each_family_once_and_a_sample_per_destination() {
         None,
         "unknown, not zero"
     );
-    let stored = std::fs::metadata(s.join("store/a.txt.gz")).unwrap().len() as i64;
+    let stored = i64::try_from(std::fs::metadata(s.join("store/a.txt.gz")).unwrap().len()).unwrap();
     assert_eq!(
         sample("cloudmirror_newest_backup_size_bytes", "home"),
         Some(stored)
     );
     let ts = sample("cloudmirror_newest_backup_timestamp_seconds", "home").unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
     assert!((now - 600..=now + 60).contains(&ts), "{ts} vs {now}");
 }
 

@@ -1,5 +1,5 @@
 //! `cargo xtask man [--out DIR]`: builds cloudmirror and writes its man page, `cloudmirror.1`
-//! (clap_mangen, from the same definitions as `--help`), to DIR (default `target/man`).
+//! (`clap_mangen`, from the same definitions as `--help`), to DIR (default `target/man`).
 
 use std::path::PathBuf;
 use std::process::Command;
