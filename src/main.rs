@@ -34,6 +34,13 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// `status --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusFormat {
+    Text,
+    Prometheus,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormat {
     Text,
@@ -87,6 +94,10 @@ pub(crate) enum Command {
         /// Do not ask before a destructive restore (--into, or -o over an existing file).
         #[arg(long)]
         yes: bool,
+        /// Restore a folder backup into a folder that is not empty, replacing entries with the
+        /// same names (an existing empty folder needs no flag).
+        #[arg(long)]
+        force: bool,
         /// age identity file (AGE-SECRET-KEY-...) to decrypt encrypted backups.
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
@@ -108,7 +119,45 @@ pub(crate) enum Command {
     },
     /// Health of each destination: newest backup's age, count, size, warnings.
     /// Exit 0 healthy, 1 warning, 2 critical.
-    Status,
+    Status {
+        /// Output format: text lines, or Prometheus text for node_exporter's textfile collector
+        /// (--json still gives JSON).
+        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+        format: StatusFormat,
+    },
+    /// Test each destination before trusting it: list, write a probe, read it back, find it,
+    /// delete it; and check the config (retention, [backup] exec, spool space).
+    /// Exit 0 all good, 1 some destinations fail, 2 none usable or a bad config.
+    Check {
+        /// Only list: write nothing.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Write a commented starter config (secrets as ${VAR} references, mode 0600); never
+    /// overwrites a file.
+    Init {
+        /// Destination types, one destination each: local, s3, dropbox, gdrive, supabase, webdav.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            value_name = "TYPE[,TYPE]",
+            required = true
+        )]
+        with: Vec<String>,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE", default_value = "cloudmirror.toml")]
+        path: PathBuf,
+    },
+    /// Print a shell completion script, e.g. `cloudmirror completions bash >
+    /// /etc/bash_completion.d/cloudmirror`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); `cargo xtask man` writes it to cloudmirror.1.
+    #[command(hide = true)]
+    Man,
     /// Delete a backup and its manifest from the selected destinations.
     Delete {
         /// The backup's name.
@@ -145,6 +194,10 @@ fn init_logging(verbose: u8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(cli::logging::use_colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_target(verbose > 0);
     cli::logging::set_json(format == LogFormat::Json);
     match format {

@@ -60,13 +60,14 @@ pub(crate) struct Extractor {
     target: PathBuf,
 }
 
-/// Prepares extraction into `target`, which must not exist yet.
+/// Prepares extraction into `target`: a new folder, or an existing one whose entries the archive
+/// replaces where names clash (the command line refuses a non-empty folder unless `--force`).
 pub(crate) fn extract_into(target: &Path) -> io::Result<Extractor> {
-    if target.exists() {
+    if target.exists() && !target.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!(
-                "{} already exists; a folder backup is restored into a new folder",
+                "{} already exists and is not a folder; a folder backup is restored into a folder",
                 target.display()
             ),
         ));
@@ -127,8 +128,22 @@ impl Extractor {
             .staging
             .take()
             .ok_or_else(|| io::Error::other("nothing extracted"))?;
-        let path = staging.keep();
-        std::fs::rename(&path, &self.target)
+        if !self.target.is_dir() {
+            let path = staging.keep();
+            return std::fs::rename(&path, &self.target);
+        }
+        // An existing folder: move each top-level entry in, replacing what has its name.
+        for entry in std::fs::read_dir(staging.path())? {
+            let entry = entry?;
+            let to = self.target.join(entry.file_name());
+            match std::fs::symlink_metadata(&to) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&to)?,
+                Ok(_) => std::fs::remove_file(&to)?,
+                Err(_) => {}
+            }
+            std::fs::rename(entry.path(), &to)?;
+        }
+        Ok(())
     }
 }
 
@@ -289,8 +304,31 @@ mod tests {
     }
 
     #[test]
-    fn an_existing_target_is_refused() {
+    fn an_existing_file_is_refused_and_an_existing_folder_receives_the_entries() {
         let out = tempfile::tempdir().unwrap();
-        assert!(extract_into(out.path()).is_err());
+        let file = out.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(extract_into(&file).is_err());
+
+        let folder = out.path().join("folder");
+        std::fs::create_dir_all(folder.join("a.txt")).unwrap(); // a clash: a folder named a.txt
+        std::fs::write(folder.join("kept.txt"), b"mine").unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "a.txt", &b"new"[..]).unwrap();
+        let mut x = extract_into(&folder).unwrap();
+        x.write_all(&b.into_inner().unwrap()).unwrap();
+        x.commit().unwrap();
+        assert_eq!(std::fs::read(folder.join("a.txt")).unwrap(), b"new");
+        assert_eq!(std::fs::read(folder.join("kept.txt")).unwrap(), b"mine");
+        let leftovers: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".cloudmirror"))
+            .collect();
+        assert!(leftovers.is_empty(), "staging folder removed");
     }
 }

@@ -65,6 +65,9 @@ const OURS: &[&str] = &[
 /// - `aws_sigv4` logs canonical requests (with `x-amz-security-token`) at trace;
 /// - `aws_smithy_*` and `aws_config` dump requests, runtime components and credential providers
 ///   at debug/trace;
+/// - `aws_config::imds` warns, with a `Debug` dump of the SDK's response, that the EC2 metadata
+///   service has no region for us whenever `region` is unset (an S3-compatible `endpoint` then
+///   uses `us-east-1`); off EC2 that is always the case, so it is capped at `error`;
 /// - `aws_smithy_runtime::client::defaults` announces, once per process at warn, that the SDK's
 ///   default HTTP client will change in its 2.x release; we pin the legacy client on purpose
 ///   (`legacy-https-client`), so that notice is noise for our users and is capped at `error`.
@@ -81,7 +84,14 @@ const CAPS: &[&str] = &[
     "aws_smithy_http=warn",
     "aws_smithy_http_client=warn",
     "aws_config=warn",
+    "aws_config::imds=error",
 ];
+
+/// Colour codes only on a terminal, and never when `NO_COLOR` is set to a non-empty value
+/// (<https://no-color.org>): cron mail, `2> log` and pipes get plain text.
+pub(crate) fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
 
 /// The filter for `-v` count `verbose` and the `CLOUDMIRROR_LOG` value `env` (which, when set and
 /// valid, replaces the verbosity's default). The caps are always appended last, so they win.
@@ -120,6 +130,15 @@ fn default_directives(verbose: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+    }
 
     #[test]
     fn caps_win_over_a_permissive_cloudmirror_log() {

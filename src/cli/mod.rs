@@ -17,9 +17,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::{Cli, Command};
 
+mod check;
 mod daemon;
+mod docs;
+mod init;
 pub(crate) mod logging;
+mod prometheus;
 mod restore_flow;
+mod status;
 
 /// Runs the command; errors are printed here and turned into exit statuses.
 pub(crate) async fn run(cli: &Cli) -> ExitStatus {
@@ -40,6 +45,22 @@ pub(crate) async fn run(cli: &Cli) -> ExitStatus {
 }
 
 async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
+    // Commands that need no config.
+    match &cli.command {
+        Command::Init { with, path } => {
+            init::run(with, path)?;
+            return Ok(ExitStatus::Success);
+        }
+        Command::Completions { shell } => {
+            docs::completions(*shell);
+            return Ok(ExitStatus::Success);
+        }
+        Command::Man => {
+            docs::man()?;
+            return Ok(ExitStatus::Success);
+        }
+        _ => {}
+    }
     let env = |name: &str| std::env::var(name).ok();
     let config = Config::discover(cli.config.as_deref(), &env)?;
     if let Some(w) = cloudmirror::config::secrets::world_readable_warning(&config.origin) {
@@ -67,9 +88,9 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             let dests = destinations::open_selected(&config, &cli.to).await?;
             Ok(prune_cmd(cli, &config, &dests, *dry_run).await)
         }
-        Command::Status => {
+        Command::Status { format } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
-            Ok(status_cmd(cli, &config, &dests).await)
+            Ok(status::run(cli, &config, &dests, *format).await)
         }
         Command::Verify { name, deep } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -86,6 +107,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             into,
             safety_backup,
             yes,
+            force,
             identity,
         } => {
             if let Some(path) = identity {
@@ -98,9 +120,17 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
                 output: output.as_deref(),
                 into: into.as_deref(),
                 yes: *yes,
+                force: *force,
                 safety_backup: *safety_backup,
             };
             restore_flow::run(cli, &config, &dests, &args).await
+        }
+        Command::Init { .. } | Command::Completions { .. } | Command::Man => {
+            Ok(ExitStatus::Success)
+        }
+        Command::Check { read_only } => {
+            let dests = destinations::open_selected(&config, &cli.to).await?;
+            Ok(check::run(cli, &config, &dests, *read_only).await)
         }
         Command::Delete { name } => {
             let dests = destinations::open_selected(&config, &cli.to).await?;
@@ -388,45 +418,6 @@ async fn prune_cmd(cli: &Cli, config: &Config, dests: &[Destination], dry_run: b
     ExitStatus::from_counts(ok, reports.len())
 }
 
-async fn status_cmd(cli: &Cli, config: &Config, dests: &[Destination]) -> ExitStatus {
-    let now = Utc::now();
-    let health = futures::future::join_all(
-        dests
-            .iter()
-            .map(|d| lifecycle::status(d, &config.health, now)),
-    )
-    .await;
-    let code = cloudmirror::lifecycle::health::exit_code(&health);
-    if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({ "exit_code": code, "destinations": health })
-        );
-    } else {
-        for h in &health {
-            let newest = h.newest.as_ref().map_or_else(
-                || "no backups".to_owned(),
-                |n| format!("newest {} ({}h old)", n.name, n.age_seconds / 3600),
-            );
-            println!(
-                "{:<9} {:<16} {newest}, {} backups, {}",
-                h.status.to_string(),
-                h.destination,
-                h.count.map_or_else(|| "?".into(), |c| c.to_string()),
-                h.total_size.map_or_else(|| "?".into(), human_bytes)
-            );
-            for f in &h.findings {
-                println!("          {f}");
-            }
-        }
-    }
-    match code {
-        0 => ExitStatus::Success,
-        1 => ExitStatus::Partial,
-        _ => ExitStatus::Failure,
-    }
-}
-
 async fn verify_cmd(
     cli: &Cli,
     dests: &[Destination],
@@ -525,7 +516,7 @@ async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<Exit
     })
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

@@ -26,6 +26,8 @@ pub(crate) struct RestoreArgs<'a> {
     pub(crate) output: Option<&'a str>,
     pub(crate) into: Option<&'a str>,
     pub(crate) yes: bool,
+    /// Restore a folder backup into a non-empty folder.
+    pub(crate) force: bool,
     pub(crate) safety_backup: bool,
 }
 
@@ -146,16 +148,36 @@ fn sink_for(
         )),
         Sink::Output(Output::File(path)) => {
             if path.is_dir() {
-                return Err(Error::Input(format!(
-                    "output {} is a directory; give a file path",
-                    path.display()
-                )));
+                // A folder backup extracts into an existing folder (as `tar -C` does); a
+                // non-empty one only when asked. A file backup into a folder fails once the
+                // manifest says which it is.
+                if let Some(first) = first_entry(path) {
+                    if !args.force {
+                        return Err(Error::Input(format!(
+                            "output {} is not empty (it holds {}); pass --force to restore into                              it, replacing entries with the same names",
+                            path.display(),
+                            first.display()
+                        )));
+                    }
+                }
+                None
+            } else {
+                path.exists().then(|| format!("over {}", path.display()))
             }
-            path.exists().then(|| format!("over {}", path.display()))
         }
         Sink::Output(Output::Stdout) => None,
     };
     Ok((sink, replaces))
+}
+
+/// The first entry of folder `dir` in name order (`None` when it is empty or unreadable).
+fn first_entry(dir: &std::path::Path) -> Option<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    names.into_iter().next()
 }
 
 /// Restores to the sink and prints the human result; returns the JSON result.

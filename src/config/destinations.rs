@@ -9,10 +9,12 @@ use cloudmirror_contract::{
 };
 use cloudmirror_local::{LocalConfig, LocalStore};
 
+use crate::config::named::NamedStore;
 use crate::config::prefixed::PrefixedStore;
 use crate::config::{Config, DestinationConfig};
 use crate::destination::Destination;
 use crate::Error;
+use tracing::Instrument;
 
 /// Opens every destination `to` selects (all when empty), concurrently. Settings are validated
 /// before anything is uploaded: one bad setting stops the command with an error naming its field.
@@ -35,7 +37,8 @@ async fn open_within_timeout(
         .backup
         .destination_timeout
         .unwrap_or(crate::backup::DEFAULT_DESTINATION_TIMEOUT);
-    if let Ok(opened) = tokio::time::timeout(timeout, open(config, dest)).await {
+    let opening = open(config, dest).instrument(crate::config::named::span(&dest.name));
+    if let Ok(opened) = tokio::time::timeout(timeout, opening).await {
         return opened;
     }
     tracing::warn!(destination = %dest.name, "timed out opening the destination");
@@ -135,6 +138,7 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
     } else {
         Arc::new(PrefixedStore::new(store, dest.prefix.clone()))
     };
+    let store: Arc<dyn Store> = Arc::new(NamedStore::new(store, &dest.name));
     Ok(Destination {
         name: dest.name.clone(),
         kind: dest.kind.clone(),

@@ -2,6 +2,8 @@
 
 pub mod destinations;
 pub mod duration;
+mod hint;
+pub mod named;
 pub mod plan;
 pub(crate) mod prefixed;
 pub mod secrets;
@@ -363,8 +365,11 @@ fn parse_destination(
         return Err(source.error(
             &with(&at, "type"),
             &format!(
-                "destination {name:?}: unknown type {kind:?} (expected one of {})",
-                DESTINATION_TYPES.join(", ")
+                "destination {name:?}: unknown type {kind:?} (expected one of {}){}",
+                DESTINATION_TYPES.join(", "),
+                hint::did_you_mean(&kind, DESTINATION_TYPES)
+                    .map(|t| format!(" (did you mean `{t}`?)"))
+                    .unwrap_or_default()
             ),
         ));
     }

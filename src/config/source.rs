@@ -158,7 +158,8 @@ impl SourceIndex {
                     _ => {}
                 }
             }
-            let message = redact_value(&e.inner().to_string());
+            let raw = e.inner().to_string();
+            let message = format!("{}{}", redact_value(&raw), super::hint::for_serde_message(&raw));
             if let Some(unknown) = backticked_after(&message, "unknown field `") {
                 // Some deserializers already put the unknown key at the end of the path.
                 let unknown = Seg::Key(unknown);

@@ -2,6 +2,7 @@
 //! (`prune`, and after every successful backup) and assessing health (`status`).
 
 pub mod health;
+pub mod probe;
 pub mod retention;
 pub mod verify;
 

@@ -146,6 +146,15 @@ fn write_verified(
     {
         return extract_verified(reader, manifest, compression, path, dest);
     }
+    if let Output::File(path) = output {
+        if path.is_dir() {
+            return Err(Attempt::Fatal(Error::Input(format!(
+                "output {} is a directory and {} is a file backup; give a file path",
+                path.display(),
+                manifest.name
+            ))));
+        }
+    }
     let (mut sink, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match output {
         Output::Stdout => (Box::new(io::BufWriter::new(io::stdout().lock())), None),
         Output::File(path) => {

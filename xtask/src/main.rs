@@ -6,6 +6,7 @@ mod contract;
 mod demo;
 mod fakes;
 mod fuzz;
+mod man;
 mod provision;
 mod sdk;
 mod targets;
@@ -38,6 +39,10 @@ const TASKS: &[(&str, &str)] = &[
         "cargo-fuzz targets (config parser, adapters' response parsing) for a bounded time [--seconds N] [TARGET...]",
     ),
     (
+        "man",
+        "write the cloudmirror(1) man page to target/man/cloudmirror.1 [--out DIR]",
+    ),
+    (
         "bench",
         "release build, backup/restore benchmarks vs gzip, pigz, sha256sum, rclone [--quick] [--only GROUPS] [--input json|random]",
     ),
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("sdk") => sdk::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("man") => man::run(&args[1..]),
         Some(other) => Err(anyhow::anyhow!("unknown task {other:?}")),
         None => {
             println!("usage: cargo xtask <task>\n\ntasks:");

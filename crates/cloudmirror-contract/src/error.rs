@@ -62,6 +62,8 @@ pub struct Error {
     kind: ErrorKind,
     backend: &'static str,
     message: String,
+    /// The retry loop already said how often this was tried (nested loops add it once).
+    retried: bool,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -73,6 +75,7 @@ impl Error {
             kind,
             backend,
             message: message.into(),
+            retried: false,
             source: None,
         }
     }
@@ -114,36 +117,36 @@ impl Error {
         Self::new(kind, backend, format!("{context}: {err}{hint}")).with_source(err)
     }
 
-    /// Maps a transport failure (no HTTP answer: refused, reset, timed out, TLS). These are
-    /// [`ErrorKind::Transient`] and retried, except a TLS certificate the client does not trust:
-    /// that is a setting to fix (a private CA, a wrong host), so it fails at once as
-    /// [`ErrorKind::Other`]. The message ends with the deepest cause, the one a person acts on.
+    /// Maps a transport failure (no HTTP answer: refused, DNS, reset, timed out, TLS) towards
+    /// `endpoint` (scheme, host and port; never a path or query, which may be signed) into one
+    /// line naming the root cause ([`crate::cause::transport_message`]):
+    /// `cannot connect to http://127.0.0.1:1: connection refused`. A failure after connecting
+    /// keeps `context` (the operation) in front. These are [`ErrorKind::Transient`] and retried,
+    /// except what retrying cannot fix: a TLS certificate the client does not trust (a private CA,
+    /// a wrong host) and a host name that does not exist, which fail at once as
+    /// [`ErrorKind::Other`].
     pub fn transport(
         backend: &'static str,
+        endpoint: &str,
         context: impl std::fmt::Display,
         err: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        let mut causes: Vec<String> = Vec::new();
-        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-        while let Some(e) = next {
-            causes.push(e.to_string());
-            next = e.source();
-        }
-        let certificate = causes.iter().any(|c| {
-            let c = c.to_ascii_lowercase();
-            c.contains("certificate") || c.contains("unknownissuer")
-        });
-        let root = causes.last().cloned().unwrap_or_default();
-        let top = causes.first().cloned().unwrap_or_default();
-        let message = if root == top || top.contains(&root) {
-            format!("{context}: {top}")
+        use crate::cause::{transport_message, ConnectFailure};
+        let failure = ConnectFailure::classify(&err);
+        let line = transport_message(endpoint, &err);
+        let message = if line.starts_with("cannot connect") {
+            line
         } else {
-            format!("{context}: {top}: {root}")
+            format!("{context}: {line}")
         };
-        let kind = if certificate {
-            ErrorKind::Other
-        } else {
-            ErrorKind::Transient
+        let kind = match &failure {
+            ConnectFailure::Certificate(_) => ErrorKind::Other,
+            ConnectFailure::DnsNotFound(reason)
+                if !reason.to_ascii_lowercase().contains("temporary") =>
+            {
+                ErrorKind::Other
+            }
+            _ => ErrorKind::Transient,
         };
         Self::new(kind, backend, message).with_source(err)
     }
@@ -169,6 +172,22 @@ impl Error {
             self.kind,
             ErrorKind::RateLimited { .. } | ErrorKind::Transient
         )
+    }
+
+    /// Whether a retry loop already gave up on this error.
+    pub fn was_retried(&self) -> bool {
+        self.retried
+    }
+
+    /// Appends how often `what` was tried, once: an error that already went through a retry loop
+    /// (a token refresh inside a retried request) keeps its first note.
+    pub(crate) fn tried(mut self, note: impl std::fmt::Display) -> Self {
+        use std::fmt::Write as _;
+        if !self.retried {
+            let _ = write!(self.message, "{note}");
+            self.retried = true;
+        }
+        self
     }
 
     /// Returns the same error with extra context put in front of its message.
@@ -206,16 +225,21 @@ mod tests {
     }
 
     #[test]
-    fn transport_failures_retry_except_untrusted_certificates() {
+    fn transport_failures_retry_except_untrusted_certificates_and_unknown_hosts() {
         let refused = Chain(
             "error sending request",
             Some(Box::new(Chain("Connection refused (os error 111)", None))),
         );
-        let e = Error::transport("dropbox", "files/upload", refused);
+        let e = Error::transport(
+            "dropbox",
+            "https://api.dropboxapi.com",
+            "files/upload",
+            refused,
+        );
         assert_eq!(e.kind(), ErrorKind::Transient);
         assert_eq!(
-            e.message(),
-            "files/upload: error sending request: Connection refused (os error 111)"
+            e.to_string(),
+            "dropbox: cannot connect to https://api.dropboxapi.com: connection refused"
         );
         let tls = Chain(
             "error sending request",
@@ -224,12 +248,40 @@ mod tests {
                 None,
             ))),
         );
-        let e = Error::transport("supabase", "listing", tls);
+        let e = Error::transport("supabase", "https://x", "listing", tls);
         assert_eq!(e.kind(), ErrorKind::Other);
         assert!(!e.is_retryable());
         assert!(e
             .message()
-            .ends_with("invalid peer certificate: UnknownIssuer"));
+            .ends_with("TLS certificate problem: invalid peer certificate: UnknownIssuer"));
+        let dns = Chain(
+            "dns error",
+            Some(Box::new(Chain(
+                "failed to lookup address information: Name or service not known",
+                None,
+            ))),
+        );
+        assert_eq!(
+            Error::transport("s3", "https://x", "op", dns).kind(),
+            ErrorKind::Other
+        );
+        let flaky_dns = Chain(
+            "dns error",
+            Some(Box::new(Chain(
+                "failed to lookup address information: Temporary failure in name resolution",
+                None,
+            ))),
+        );
+        assert!(Error::transport("s3", "https://x", "op", flaky_dns).is_retryable());
+        let reset = Chain(
+            "error reading a body",
+            Some(Box::new(Chain("connection reset by peer", None))),
+        );
+        let e = Error::transport("webdav", "https://x", "GET a.gz", reset);
+        assert_eq!(
+            e.message(),
+            "GET a.gz: connection to https://x lost: connection reset"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! assert_eq!(Prefix::parse("daily/db-").unwrap().dir(), "daily/");
 //! ```
 
+pub mod cause;
 mod chunk;
 mod error;
 mod hash;

@@ -96,24 +96,26 @@ impl RetryPolicy {
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() => {
+                // An error that already used up a retry loop of its own (a token refresh inside
+                // this request) is not retried again: nested loops would square the attempts.
+                Err(e) if e.is_retryable() && !e.was_retried() => {
                     let wait = self.delay(attempt, &e);
                     let elapsed = started.elapsed();
                     if attempt >= self.max_attempts || elapsed + wait > self.budget {
+                        // The cause first (it is what a person acts on), then how hard we tried.
                         return Err(if attempt > 1 {
-                            e.context(format_args!(
-                                "{what} failed {attempt} times in {}",
+                            e.tried(format_args!(
+                                " ({what}: {attempt} attempts in {})",
                                 human_duration(elapsed)
                             ))
                         } else {
                             e
                         });
                     }
+                    // One short line; the destination comes from the caller's span.
                     tracing::warn!(
-                        backend = e.backend(),
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "{what}: attempt {attempt} failed, retrying in {}: {}",
+                        "{}: {what}: attempt {attempt} failed, retrying in {}: {}",
+                        e.backend(),
                         human_duration(wait),
                         short_reason(e.message())
                     );
@@ -164,6 +166,29 @@ mod tests {
         assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-3"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_that_used_up_an_inner_loop_is_not_retried_again() {
+        let calls = AtomicU32::new(0);
+        let err = RetryPolicy::fast()
+            .run("outer", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                RetryPolicy::fast()
+                    .run("token", || async {
+                        Err::<(), _>(Error::new(ErrorKind::Transient, "t", "refused"))
+                    })
+                    .await
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(
+            err.message().starts_with("refused (token: 6 attempts in "),
+            "{}",
+            err.message()
+        );
+        assert!(!err.message().contains("outer"), "{}", err.message());
     }
 
     #[tokio::test(start_paused = true)]
@@ -254,8 +279,8 @@ mod tests {
         assert!(calls.load(Ordering::SeqCst) > 6, "{calls:?}");
         assert_eq!(err.kind(), ErrorKind::Transient);
         assert!(
-            err.message().starts_with("upload part 3 failed ")
-                && err.message().ends_with("HTTP 503"),
+            err.message().starts_with("HTTP 503 (upload part 3: ")
+                && err.message().contains(" attempts in "),
             "{}",
             err.message()
         );

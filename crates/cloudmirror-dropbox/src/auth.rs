@@ -147,7 +147,7 @@ impl Auth {
             .exchange_refresh_token(&refresh)
             .request_async(&call)
             .await
-            .map_err(token_error)?;
+            .map_err(|e| token_error(&self.token_url, e))?;
         let lifetime = response.expires_in().unwrap_or(DEFAULT_LIFETIME);
         let margin = REFRESH_MARGIN.min(lifetime / 2);
         Ok(Cached {
@@ -157,7 +157,10 @@ impl Auth {
     }
 }
 
-fn token_error(err: RequestTokenError<TokenHttpError, oauth2::basic::BasicErrorResponse>) -> Error {
+fn token_error(
+    token_url: &str,
+    err: RequestTokenError<TokenHttpError, oauth2::basic::BasicErrorResponse>,
+) -> Error {
     match err {
         RequestTokenError::ServerResponse(resp) => {
             let detail = resp
@@ -194,9 +197,12 @@ fn token_error(err: RequestTokenError<TokenHttpError, oauth2::basic::BasicErrorR
                 format!("the token endpoint answered HTTP {status}"),
             )
         }
-        RequestTokenError::Request(TokenHttpError::Transport(e)) => {
-            Error::transport(BACKEND, "token request failed", e)
-        }
+        RequestTokenError::Request(TokenHttpError::Transport(e)) => Error::transport(
+            BACKEND,
+            &cloudmirror_contract::cause::endpoint_of(token_url),
+            "token request failed",
+            e,
+        ),
         // The body is not shown: it could hold a token.
         RequestTokenError::Parse(e, _) => Error::new(
             ErrorKind::Other,

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cloudmirror_contract::cause::endpoint_of;
 use cloudmirror_contract::{dropbox_content_hash, Error, ErrorKind, Result, RetryPolicy};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::ExposeSecret;
@@ -416,7 +417,10 @@ async fn read_json<T: DeserializeOwned>(resp: reqwest::Response, route: &str) ->
 }
 
 fn transport(route: &str, e: reqwest::Error) -> Error {
-    Error::transport(BACKEND, route, e.without_url())
+    let endpoint = e
+        .url()
+        .map_or_else(|| "the server".to_owned(), |u| endpoint_of(u.as_str()));
+    Error::transport(BACKEND, &endpoint, route, e.without_url())
 }
 
 /// JSON for a header (`Dropbox-API-Arg`, `Dropbox-API-Path-Root`): every character outside

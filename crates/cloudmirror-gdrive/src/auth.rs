@@ -20,6 +20,8 @@ type Connector = <DefaultHyperClientBuilder as HyperClientBuilder>::Connector;
 /// Hands out cached access tokens and fetches fresh ones when asked.
 pub(crate) struct TokenSource {
     auth: Authenticator<Connector>,
+    /// The token endpoint's scheme, host and port, for "cannot connect to ..." messages.
+    token_endpoint: String,
 }
 
 impl fmt::Debug for TokenSource {
@@ -56,6 +58,7 @@ impl TokenSource {
             KeySource::Inline(json) => ("service_account_json", json.clone()),
         };
         let key = parse_key(field, &raw)?;
+        let token_endpoint = cloudmirror_contract::cause::endpoint_of(&key.token_uri);
         let mut builder = yup_oauth2::ServiceAccountAuthenticator::with_client(
             key,
             DefaultHyperClientBuilder::default(),
@@ -81,7 +84,10 @@ impl TokenSource {
                 format!("{field}: cannot use the service account key: {e} (private_key must be the PEM key of the downloaded JSON key file)"),
             )
         })?;
-        Ok(Self { auth })
+        Ok(Self {
+            auth,
+            token_endpoint,
+        })
     }
 
     /// An access token: the cached one, or a fresh one when `fresh` (after a 401) or expired.
@@ -92,7 +98,7 @@ impl TokenSource {
         } else {
             self.auth.token(&scopes).await
         };
-        let token = res.map_err(map_auth_error)?;
+        let token = res.map_err(|e| map_auth_error(&self.token_endpoint, e))?;
         token
             .token()
             .map(|t| SecretString::from(t.to_owned()))
@@ -153,7 +159,7 @@ fn parse_key(field: &str, raw: &SecretString) -> Result<ServiceAccountKey> {
 }
 
 /// Maps a token-endpoint failure to a kind, keeping only the OAuth error code and description.
-fn map_auth_error(e: yup_oauth2::Error) -> Error {
+fn map_auth_error(token_endpoint: &str, e: yup_oauth2::Error) -> Error {
     use yup_oauth2::Error as E;
     match e {
         E::AuthError(ref a) => {
@@ -177,6 +183,9 @@ fn map_auth_error(e: yup_oauth2::Error) -> Error {
                 msg.push_str(": ");
                 msg.push_str(d);
             }
+            if matches!(a.error, AuthErrorCode::InvalidClient) {
+                msg.push_str(" (check the service account key: use the current JSON key file of an account that exists, client_email and private_key unchanged)");
+            }
             if matches!(a.error, AuthErrorCode::UnauthorizedClient) {
                 msg.push_str(" (with subject set, the service account's client id needs domain-wide delegation for the Drive scope in the Workspace admin console)");
             }
@@ -185,7 +194,7 @@ fn map_auth_error(e: yup_oauth2::Error) -> Error {
         // No answer (refused, reset, TLS): the contract's one mapping, so an untrusted
         // certificate fails at once and the root cause ends the message.
         E::HttpError(_) | E::HttpClientError(_) | E::LowLevelError(_) => {
-            Error::transport(BACKEND, "getting an access token failed", e)
+            Error::transport(BACKEND, token_endpoint, "getting an access token failed", e)
         }
         E::JSONError(_) => Error::new(
             ErrorKind::Transient,

@@ -1,5 +1,6 @@
 //! Drive's error responses mapped to contract error kinds, in one place.
 
+use cloudmirror_contract::cause::endpoint_of;
 use cloudmirror_contract::{Error, ErrorKind};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -39,11 +40,14 @@ impl GdriveError {
 /// fails at once and the root cause ends the message; a request that cannot be built is invalid
 /// input.
 pub(crate) fn transport(e: reqwest::Error) -> Error {
+    let endpoint = e
+        .url()
+        .map_or_else(|| "the server".to_owned(), |u| endpoint_of(u.as_str()));
     let e = e.without_url();
     if e.is_builder() {
         return GdriveError::Transport(e).into_error();
     }
-    Error::transport(BACKEND, "request failed", e)
+    Error::transport(BACKEND, &endpoint, "request failed", e)
 }
 
 /// A success response with an unexpected shape.

@@ -109,7 +109,7 @@ async fn an_untrusted_certificate_fails_at_once_naming_the_cause() {
     let store = GdriveStore::new(GdriveConfig {
         folder_id: "folder".into(),
         service_account_json: Some(SecretString::from(key)),
-        api_url: Some(url),
+        api_url: Some(url.clone()),
         ..GdriveConfig::default()
     })
     .await
@@ -118,11 +118,16 @@ async fn an_untrusted_certificate_fails_at_once_naming_the_cause() {
     .with_retry_policy(RetryPolicy::with_budget(Duration::from_secs(10)));
     let err = store.list_all(&Prefix::root()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Other, "not retryable: {err}");
-    let msg = err.to_string().to_lowercase();
-    assert!(msg.contains("access token"), "{msg}");
+    let msg = err.to_string();
+    // One line: the endpoint (the token URI's host) and the root cause (issue 17).
     assert!(
-        msg.contains("certificate"),
-        "the root cause ends the message: {msg}"
+        msg.starts_with(&format!(
+            "gdrive: cannot connect to {}: TLS certificate problem: ",
+            cloudmirror_contract::cause::endpoint_of(&url)
+        )),
+        "{msg}"
     );
+    assert_eq!(msg.matches("certificate").count(), 2, "said once: {msg}");
+    let msg = msg.to_lowercase();
     assert!(!msg.contains("html"), "{msg}");
 }

@@ -45,6 +45,8 @@ pub(crate) struct DeleteFailure {
 pub(crate) struct Client {
     s3: aws_sdk_s3::Client,
     bucket: Arc<str>,
+    /// Scheme, host and port the requests go to, for "cannot connect to ..." messages.
+    endpoint: Arc<str>,
     pub(crate) retry: RetryPolicy,
 }
 
@@ -52,6 +54,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -141,6 +144,7 @@ impl Client {
                     .await;
                 aws_sdk_s3::config::Builder::from(&shared)
             };
+        let region_name = region.to_string();
         builder = builder
             .http_client(http_client())
             .region(region)
@@ -153,10 +157,15 @@ impl Client {
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .force_path_style(config.path_style());
-        if let Some(endpoint) = &config.endpoint {
-            builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
+        let endpoint = match &config.endpoint {
+            Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+            None => format!("https://s3.{region_name}.amazonaws.com"),
+        };
+        if config.endpoint.is_some() {
+            builder = builder.endpoint_url(&endpoint);
         }
         Ok(Self {
+            endpoint: Arc::from(endpoint.as_str()),
             s3: aws_sdk_s3::Client::from_conf(builder.build()),
             bucket: Arc::from(config.bucket.as_str()),
             retry: RetryPolicy::default(),
@@ -189,7 +198,7 @@ impl Client {
                     .disable_payload_signing_if(sha256_b64.is_some())
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&format!("PutObject {key}"), e))
+                    .map_err(|e| from_sdk(&self.endpoint, &format!("PutObject {key}"), e))
             })
             .await
     }
@@ -207,7 +216,9 @@ impl Client {
                     .set_checksum_algorithm(sha256.then_some(ChecksumAlgorithm::Sha256))
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&format!("CreateMultipartUpload {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(&self.endpoint, &format!("CreateMultipartUpload {key}"), e)
+                    })
             })
             .await?;
         out.upload_id.filter(|id| !id.is_empty()).ok_or_else(|| {
@@ -244,7 +255,13 @@ impl Client {
                     .disable_payload_signing_if(sha256_b64.is_some())
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&format!("UploadPart {part_number} of {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(
+                            &self.endpoint,
+                            &format!("UploadPart {part_number} of {key}"),
+                            e,
+                        )
+                    })
             })
             .await?;
         let e_tag = out.e_tag.ok_or_else(|| {
@@ -281,7 +298,9 @@ impl Client {
                     .multipart_upload(parts.clone())
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&format!("CompleteMultipartUpload {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(&self.endpoint, &format!("CompleteMultipartUpload {key}"), e)
+                    })
             })
             .await
     }
@@ -299,7 +318,9 @@ impl Client {
                     .upload_id(upload_id)
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&format!("AbortMultipartUpload {key}"), e))
+                    .map_err(|e| {
+                        from_sdk(&self.endpoint, &format!("AbortMultipartUpload {key}"), e)
+                    })
             })
             .await;
         match res {
@@ -330,7 +351,7 @@ impl Client {
                 }
                 req.send()
                     .await
-                    .map_err(|e| from_sdk(&format!("ListObjectsV2 {prefix:?}"), e))
+                    .map_err(|e| from_sdk(&self.endpoint, &format!("ListObjectsV2 {prefix:?}"), e))
             })
             .await
     }
@@ -346,7 +367,7 @@ impl Client {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&format!("GetObject {key}"), e))
+                    .map_err(|e| from_sdk(&self.endpoint, &format!("GetObject {key}"), e))
             })
             .await
     }
@@ -363,7 +384,7 @@ impl Client {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| from_sdk(&format!("DeleteObject {key}"), e))
+                    .map_err(|e| from_sdk(&self.endpoint, &format!("DeleteObject {key}"), e))
             })
             .await;
         match res {
@@ -397,7 +418,7 @@ impl Client {
                     .delete(delete.clone())
                     .send()
                     .await
-                    .map_err(|e| from_sdk("DeleteObjects", e))
+                    .map_err(|e| from_sdk(&self.endpoint, "DeleteObjects", e))
             })
             .await?;
         Ok(out

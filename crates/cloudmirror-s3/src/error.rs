@@ -3,7 +3,8 @@
 use std::fmt;
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use cloudmirror_contract::cause::one_line;
 use cloudmirror_contract::{Error, ErrorKind};
 
 /// The backend name in every error.
@@ -106,8 +107,9 @@ pub(crate) fn parse_error(status: u16, code: Option<&str>) -> ErrorKind {
     }
 }
 
-/// Classifies an SDK error and builds the contract error, with `what` (operation and key) in front.
-pub(crate) fn from_sdk<E>(what: &str, err: SdkError<E, HttpResponse>) -> Error
+/// Classifies an SDK error and builds the contract error, with `what` (operation and key) in front;
+/// a request that got no answer names `endpoint` and the root cause instead.
+pub(crate) fn from_sdk<E>(endpoint: &str, what: &str, err: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -118,12 +120,11 @@ where
             message: service.err().message().map(str::to_owned),
         },
         SdkError::TimeoutError(_) => S3Failure::Timeout,
-        SdkError::DispatchFailure(d) if d.is_timeout() => S3Failure::Timeout,
-        SdkError::DispatchFailure(d) if d.is_user() => {
-            S3Failure::Construction(DisplayErrorContext(&err).to_string())
-        }
+        // A connect timeout is a transport failure like a refusal: named with the endpoint below.
+        SdkError::DispatchFailure(d) if d.is_timeout() => S3Failure::Dispatch(one_line(&err)),
+        SdkError::DispatchFailure(d) if d.is_user() => S3Failure::Construction(one_line(&err)),
         SdkError::DispatchFailure(d) => {
-            let text = DisplayErrorContext(&err).to_string();
+            let text = one_line(&err);
             // Identity resolution happens before sending: a missing or broken credential chain
             // surfaces as an "other" dispatch failure, which retrying cannot fix.
             if d.is_other() && text.to_ascii_lowercase().contains("credential") {
@@ -142,19 +143,15 @@ where
                     message: None,
                 }
             } else {
-                S3Failure::Response(DisplayErrorContext(&err).to_string())
+                S3Failure::Response(one_line(&err))
             }
         }
-        _ => S3Failure::Construction(DisplayErrorContext(&err).to_string()),
+        _ => S3Failure::Construction(one_line(&err)),
     };
     if matches!(failure, S3Failure::Dispatch(_)) {
         // No answer: refused, reset, TLS. The shared mapping keeps the root cause and never
         // retries a certificate the client does not trust.
-        return Error::transport(
-            BACKEND,
-            format_args!("{what}: could not reach the server"),
-            err,
-        );
+        return Error::transport(BACKEND, endpoint, what, err);
     }
     let kind = match &failure {
         S3Failure::Service { status, code, .. } => parse_error(*status, code.as_deref()),

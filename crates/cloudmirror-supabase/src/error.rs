@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use cloudmirror_contract::cause::endpoint_of;
 use cloudmirror_contract::{Error, ErrorKind};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -141,7 +142,10 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
 /// A network-level failure (connect, timeout, reset): always worth retrying.
 pub(crate) fn network_error(what: &str, err: reqwest::Error) -> Error {
     // reqwest's Display may include the URL, never headers; our URLs carry no secrets.
-    Error::transport(BACKEND, what, err)
+    let endpoint = err
+        .url()
+        .map_or_else(|| "the server".to_owned(), |u| endpoint_of(u.as_str()));
+    Error::transport(BACKEND, &endpoint, what, err.without_url())
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

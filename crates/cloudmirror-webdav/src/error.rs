@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use cloudmirror_contract::cause::endpoint_of;
 use cloudmirror_contract::{Error, ErrorKind};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -85,7 +86,10 @@ pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) 
 /// A failure with no HTTP answer (refused, reset, timed out, TLS).
 pub(crate) fn network_error(what: &str, err: reqwest::Error) -> Error {
     // reqwest's Display may include the URL, never headers; our URLs carry no credentials.
-    Error::transport(BACKEND, what, err)
+    let endpoint = err
+        .url()
+        .map_or_else(|| "the server".to_owned(), |u| endpoint_of(u.as_str()));
+    Error::transport(BACKEND, &endpoint, what, err.without_url())
 }
 
 /// An error of this backend.
