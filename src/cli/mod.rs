@@ -270,6 +270,9 @@ async fn backup_cmd(
                 );
             }
         }
+        if let Some(p) = report.paced_by.first() {
+            println!("{p}");
+        }
         if let Some(e) = &report.error {
             eprintln!("error: {e}");
         }
