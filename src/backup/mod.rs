@@ -24,8 +24,8 @@ use crate::config::destinations::Destination;
 use crate::config::Compression;
 use crate::{Error, ExitStatus};
 
-pub use source::Source;
 use source::describe;
+pub use source::Source;
 
 /// An upload running in the background: its result and when it ended.
 type UploadTask = tokio::task::JoinHandle<(
@@ -211,9 +211,12 @@ pub async fn run_with_timeout(
         limit: plan.spool_limit,
         mode: plan.spool_mode,
     };
-    let (writer, readers) =
-        spool::create_spool(&options, plan.recipients.as_ref(), digests_for(destinations))
-            .map_err(|e| Error::io("creating the spool file", e))?;
+    let (writer, readers) = spool::create_spool(
+        &options,
+        plan.recipients.as_ref(),
+        digests_for(destinations),
+    )
+    .map_err(|e| Error::io("creating the spool file", e))?;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let created_at = Utc::now();

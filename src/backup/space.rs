@@ -11,11 +11,11 @@ use crate::Error;
 /// Checks the spool folder's free space for `plan`. The destinations are listed (for the newest
 /// backup's size) only when the free space is below the limit, so a roomy spool folder costs no
 /// request.
-pub async fn check_spool_space(plan: &BackupPlan, destinations: &[Destination]) -> Result<(), Error> {
-    let dir = plan
-        .spool_dir
-        .clone()
-        .unwrap_or_else(std::env::temp_dir);
+pub async fn check_spool_space(
+    plan: &BackupPlan,
+    destinations: &[Destination],
+) -> Result<(), Error> {
+    let dir = plan.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
     let Some(free) = free_space(&dir) else {
         return Ok(());
     };

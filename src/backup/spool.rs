@@ -369,9 +369,10 @@ impl SpoolReaders {
                 };
                 if st.offset < available {
                     let want = (available - st.offset).min(READ_PIECE);
-                    let buf = st.file.read(st.offset, want).await.map_err(|e| {
-                        StoreError::from_io("spool", "reading the spool file", e)
-                    })?;
+                    let buf =
+                        st.file.read(st.offset, want).await.map_err(|e| {
+                            StoreError::from_io("spool", "reading the spool file", e)
+                        })?;
                     st.offset += buf.len() as u64;
                     st.slot.flow.advance(st.slot.id, st.offset);
                     return Ok(Some((buf, st)));

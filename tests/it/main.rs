@@ -30,3 +30,4 @@ mod memory;
 mod postgres;
 mod restore_into;
 mod secrets;
+mod spool;

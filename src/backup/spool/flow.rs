@@ -163,7 +163,7 @@ impl Flow {
                 waited: s.waited,
             })
             .collect();
-        out.sort_by(|a, b| b.waited.cmp(&a.waited));
+        out.sort_by_key(|p| std::cmp::Reverse(p.waited));
         out
     }
 }

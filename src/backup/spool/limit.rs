@@ -185,6 +185,10 @@ mod tests {
 
     #[test]
     fn parses_sizes_and_unlimited() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            l: SpoolLimit,
+        }
         assert_eq!(
             "8MiB".parse::<SpoolLimit>().unwrap(),
             SpoolLimit::Bytes(8 << 20)
@@ -198,10 +202,6 @@ mod tests {
         assert!(err.contains("too small"), "{err}");
         let err = "lots".parse::<SpoolLimit>().unwrap_err();
         assert!(err.contains("\"unlimited\""), "{err}");
-        #[derive(serde::Deserialize)]
-        struct T {
-            l: SpoolLimit,
-        }
         let t: T = toml::from_str("l = \"2GiB\"").unwrap();
         assert_eq!(t.l, SpoolLimit::Bytes(2 << 30));
         let t: T = toml::from_str("l = 16777216").unwrap();

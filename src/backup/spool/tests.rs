@@ -137,7 +137,11 @@ async fn disk_stays_bounded(mode: SpoolMode) {
     assert_eq!(fast.await.unwrap().unwrap(), data);
     assert_eq!(slow.await.unwrap(), data);
     let paced = pacing.paced();
-    assert_eq!(paced.first().map(|p| p.destination.as_str()), Some("slow"), "{paced:?}");
+    assert_eq!(
+        paced.first().map(|p| p.destination.as_str()),
+        Some("slow"),
+        "{paced:?}"
+    );
     assert!(paced.iter().all(|p| p.destination != "fast"), "{paced:?}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -173,15 +177,19 @@ async fn an_idle_reader_holds_the_writer_until_it_is_dropped() {
         }
         assert_eq!(got.len() as u64, limit, "{mode:?}");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert!(!writer.is_finished(), "{mode:?}: the writer ran past the limit");
+        assert!(
+            !writer.is_finished(),
+            "{mode:?}: the writer ran past the limit"
+        );
         // A failed upload drops its body: the writer goes on at once.
         drop(idle);
-        let rest = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let rest = tokio::time::timeout(std::time::Duration::from_mins(1), async {
             while let Some(piece) = active.try_next().await.unwrap() {
                 got.extend_from_slice(&piece);
             }
         });
-        rest.await.expect("a dropped reader still held the writer back");
+        rest.await
+            .expect("a dropped reader still held the writer back");
         assert_eq!(got, data, "{mode:?}");
         writer.join().unwrap();
         // A reader that arrives after bytes were released fails instead of reading holes.
