@@ -32,6 +32,8 @@ impl S3Store {
             client,
             upload: UploadSettings {
                 part_size: config.part_size_bytes(),
+                max_part_size: config.max_part_size_bytes(),
+                growth_every: upload::GROWTH_EVERY,
                 parts_in_flight: config.parts_in_flight.unwrap_or(DEFAULT_PARTS_IN_FLIGHT),
                 checksums: config.send_checksums.unwrap_or(true),
             },
