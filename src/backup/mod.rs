@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod compress;
 pub mod encrypt;
+mod limits;
 pub mod manifest;
 mod source;
 pub mod space;
@@ -221,18 +222,18 @@ pub async fn run_with_timeout(
     let deadline = tokio::time::Instant::now() + timeout;
     let created_at = Utc::now();
 
-    let mut uploads = Vec::new();
-    for dest in destinations {
-        let store = dest.store.clone();
-        let key = plan.name.clone();
-        let body = readers.reader_for(&dest.name);
-        uploads.push(tokio::spawn(async move {
-            let res = tokio::time::timeout_at(deadline, store.upload(&key, body, None))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(store.as_ref(), timeout, "uploading")));
-            (res, started.elapsed())
-        }));
-    }
+    // The stored size is known up front only for a file stored as is.
+    let known_len = match (&plan.source, plan.compression, &plan.recipients) {
+        (Source::File(_), Compression::None, None) => len,
+        _ => None,
+    };
+    let uploads = start_uploads(
+        plan,
+        destinations,
+        &readers,
+        known_len,
+        (started, deadline, timeout),
+    );
     let pacing = readers.pacing();
     drop(readers);
 
@@ -304,6 +305,40 @@ pub async fn run_with_timeout(
         paced_by: paced_by(&pacing),
         error: None,
     })
+}
+
+/// Starts one upload per destination, each reading its own spool body (cut off at the
+/// destination's largest object); a destination whose limit the known size passes fails at once.
+fn start_uploads(
+    plan: &BackupPlan,
+    destinations: &[Destination],
+    readers: &spool::SpoolReaders,
+    known_len: Option<u64>,
+    (started, deadline, timeout): (Instant, tokio::time::Instant, std::time::Duration),
+) -> Vec<UploadTask> {
+    let mut uploads = Vec::new();
+    for dest in destinations {
+        let store = dest.store.clone();
+        let key = plan.name.clone();
+        let caps = store.capabilities();
+        if let Some(err) = limits::known_too_big(known_len, caps.max_object_size, caps.backend) {
+            // Never a reader: this destination neither receives a byte nor holds the spool.
+            uploads.push(tokio::spawn(async move { (Err(err), started.elapsed()) }));
+            continue;
+        }
+        let body = readers.reader_for(&dest.name);
+        let body = match caps.max_object_size {
+            Some(limit) => limits::capped(body, limit, caps.backend),
+            None => body,
+        };
+        uploads.push(tokio::spawn(async move {
+            let res = tokio::time::timeout_at(deadline, store.upload(&key, body, None))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(store.as_ref(), timeout, "uploading")));
+            (res, started.elapsed())
+        }));
+    }
+    uploads
 }
 
 /// Waits for each upload, checks what the destination stored, then stores the manifest beside it.

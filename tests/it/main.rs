@@ -26,6 +26,7 @@ mod fakes;
 mod faults;
 mod folders;
 mod lifecycle;
+mod limits;
 mod memory;
 mod postgres;
 mod restore_into;

@@ -78,6 +78,11 @@ pub struct Capabilities {
     pub chunk_size: Option<u64>,
     /// Objects per listing page, when the adapter pages its listings.
     pub list_page_size: Option<usize>,
+    /// The largest object the provider accepts, when it has a limit (S3 5 TiB, Dropbox 350 GB,
+    /// Drive 5,120 GB, a Supabase bucket's `file_size_limit`). The orchestrator fails a backup
+    /// known to be larger before sending a byte, and cuts an unknown-length one off as soon as it
+    /// crosses this.
+    pub max_object_size: Option<u64>,
 }
 
 /// An object store: the one trait the orchestrator talks to, as `Arc<dyn Store>`.

@@ -10,6 +10,10 @@ use serde::Deserialize;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Largest multipart part S3 accepts.
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest object S3 stores: 5 TiB ("The largest object that can be uploaded in a single PUT is
+/// 5 GiB"; multipart "Maximum object size 5 TiB",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html>).
+pub(crate) const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// Most parts one multipart upload may have.
 pub const MAX_PARTS: u64 = 10_000;
 /// Part size used when `part_size` is not set.
