@@ -509,7 +509,8 @@ fn a_full_disk_is_a_clean_error_with_no_half_written_file() {
     );
     assert!(s.join("ok/db.bin").is_file());
 
-    // The spool on a full disk: nothing is stored anywhere, exit 2, no spool file left.
+    // The spool folder is checked first: 1 MiB free is below the last backup's 3 MiB (and below
+    // spool_limit), so the backup refuses at once, naming the folder, the space and the setting.
     s.write(
         "cloudmirror.toml",
         "[backup]\ncompress = \"none\"\nspool_dir = \"full\"\n\
@@ -519,10 +520,34 @@ fn a_full_disk_is_a_clean_error_with_no_half_written_file() {
         .run(&["backup", "db.bin", "--name", "spooled.bin"])
         .expect_code(2);
     assert!(
+        run.stderr.contains("the spool folder ./full has")
+            && run.stderr.contains("[backup] spool_dir")
+            && run.stderr.contains("spool_limit"),
+        "{}",
+        run.stderr
+    );
+    assert!(files_in(&full.path).is_empty());
+
+    // The spool filling the disk mid-backup (no earlier backup to size the check by, unlimited
+    // spool): nothing is stored anywhere, exit 2, no spool file left.
+    s.write(
+        "cloudmirror.toml",
+        "[backup]\ncompress = \"none\"\nspool_dir = \"full\"\nspool_limit = \"unlimited\"\n\
+         [[destinations]]\nname = \"ok\"\ntype = \"local\"\npath = \"fresh\"\n",
+    );
+    let run = s
+        .run(&["backup", "db.bin", "--name", "spooled.bin"])
+        .expect_code(2);
+    assert!(
         run.stderr.contains("No space left") || run.stdout.contains("No space left"),
         "{}{}",
         run.stdout,
         run.stderr
+    );
+    s.write(
+        "cloudmirror.toml",
+        "[backup]\ncompress = \"none\"\nspool_dir = \"full\"\n\
+         [[destinations]]\nname = \"ok\"\ntype = \"local\"\npath = \"ok\"\n",
     );
     assert!(
         files_in(&full.path).is_empty(),
