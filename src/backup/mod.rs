@@ -4,8 +4,10 @@
 pub(crate) mod archive;
 pub mod compress;
 pub mod encrypt;
+mod limits;
 pub mod manifest;
-pub(crate) mod spool;
+mod source;
+pub mod spool;
 pub mod template;
 
 use std::io::{self, Read, Write};
@@ -22,6 +24,9 @@ use crate::backup::manifest::Manifest;
 use crate::destination::Destination;
 use crate::{Error, ExitStatus};
 
+use source::describe;
+pub use source::Source;
+
 /// An upload running in the background: its result and when it ended.
 type UploadTask = tokio::task::JoinHandle<(
     cloudmirror_contract::Result<cloudmirror_contract::ObjectMeta>,
@@ -34,103 +39,6 @@ pub const DEFAULT_DESTINATION_TIMEOUT: std::time::Duration = std::time::Duration
 
 /// Read size from the source.
 const READ_BUF: usize = 256 * 1024;
-
-/// What to back up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A file.
-    File(PathBuf),
-    /// Standard input (`-`).
-    Stdin,
-    /// A shell command whose standard output is the backup (`--exec`, `[backup] exec`). Its
-    /// standard error is passed through; a non-zero exit fails the backup everywhere.
-    Exec(String),
-}
-
-impl Source {
-    /// Whether this source is a folder, stored as a tar archive.
-    pub(crate) fn is_folder(&self) -> bool {
-        matches!(self, Source::File(p) if p.is_dir())
-    }
-
-    /// The source's file name, for name templates (`None` for stdin).
-    pub fn file_name(&self) -> Option<String> {
-        match self {
-            Source::File(p) => p.file_name().map(|n| {
-                let name = n.to_string_lossy().into_owned();
-                if p.is_dir() {
-                    format!("{name}.tar")
-                } else {
-                    name
-                }
-            }),
-            Source::Stdin => None,
-            // The program's name only: the rest of a command line may hold credentials.
-            Source::Exec(cmd) => cmd
-                .split_whitespace()
-                .next()
-                .and_then(|prog| Path::new(prog).file_name())
-                .map(|n| n.to_string_lossy().into_owned()),
-        }
-    }
-
-    /// What the manifest records as the source (never a command line, which may hold secrets).
-    pub(crate) fn manifest_label(&self) -> String {
-        match self {
-            Source::Exec(_) => format!("exec:{}", self.file_name().unwrap_or_default()),
-            _ => self.file_name().unwrap_or_else(|| "stdin".into()),
-        }
-    }
-
-    /// Checks the source is usable and opens it. Errors name the path.
-    pub fn open(&self) -> Result<(Box<dyn Read + Send>, Option<u64>), Error> {
-        match self {
-            Source::Stdin => Ok((Box::new(io::stdin()), None)),
-            Source::Exec(cmd) => {
-                let child = std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::inherit())
-                    .spawn()
-                    .map_err(|e| Error::Input(format!("cannot start the --exec command: {e}")))?;
-                Ok((Box::new(ExecReader { child, done: false }), None))
-            }
-            Source::File(p) => {
-                let meta = std::fs::metadata(p).map_err(|e| {
-                    Error::Input(format!("cannot read source {}: {e}", p.display()))
-                })?;
-                if meta.is_dir() {
-                    let empty = std::fs::read_dir(p)
-                        .map_err(|e| {
-                            Error::Input(format!("cannot read source {}: {e}", p.display()))
-                        })?
-                        .next()
-                        .is_none();
-                    if empty {
-                        return Err(Error::Input(format!(
-                            "source {} is an empty directory: nothing to back up",
-                            p.display()
-                        )));
-                    }
-                    // A folder is streamed as a tar archive (see `archive`).
-                    let tar = crate::backup::archive::tar_folder(p).map_err(|e| {
-                        Error::Input(format!("cannot archive source folder {}: {e}", p.display()))
-                    })?;
-                    return Ok((Box::new(tar), None));
-                }
-                if meta.is_file() && meta.len() == 0 {
-                    return Err(Error::Input(format!("source {} is empty", p.display())));
-                }
-                let f = std::fs::File::open(p).map_err(|e| {
-                    Error::Input(format!("cannot read source {}: {e}", p.display()))
-                })?;
-                Ok((Box::new(f), meta.is_file().then_some(meta.len())))
-            }
-        }
-    }
-}
 
 /// How to make one backup.
 #[derive(Debug, Clone)]
@@ -146,6 +54,10 @@ pub struct BackupPlan {
     pub level: u32,
     /// Folder for the spool file.
     pub spool_dir: Option<PathBuf>,
+    /// The most disk the spool may use (`[backup] spool_limit`).
+    pub spool_limit: spool::SpoolLimit,
+    /// How the spool stores its bytes (segment files can be forced, for tests).
+    pub spool_mode: spool::SpoolMode,
     /// A safety backup made by `restore --safety-backup` (recorded in the manifest; retention keeps
     /// the newest one).
     pub pre_restore: bool,
@@ -178,9 +90,45 @@ pub struct BackupReport {
     pub manifest: Option<Manifest>,
     /// Per destination, in config order.
     pub destinations: Vec<DestinationResult>,
+    /// The destinations the compressor waited for because the spool was full (`spool_limit`),
+    /// longest wait first; empty when nothing paced the backup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paced_by: Vec<PacedBy>,
     /// Set when the source could not be read: nothing was stored anywhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A destination that held the compressor back (the spool was `spool_limit` ahead of it).
+#[derive(Debug, Clone, Serialize)]
+pub struct PacedBy {
+    /// Destination name.
+    pub destination: String,
+    /// Seconds the compressor waited for it.
+    pub waited_seconds: f64,
+}
+
+impl std::fmt::Display for PacedBy {
+    /// `paced by: dropbox (waited 41 s)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = usize::from(self.waited_seconds < 10.0);
+        write!(
+            f,
+            "paced by: {} (waited {:.digits$} s)",
+            self.destination, self.waited_seconds
+        )
+    }
+}
+
+fn paced_by(pacing: &spool::SpoolPacing) -> Vec<PacedBy> {
+    pacing
+        .paced()
+        .into_iter()
+        .map(|p| PacedBy {
+            destination: p.destination,
+            waited_seconds: p.waited.as_secs_f64(),
+        })
+        .collect()
 }
 
 impl BackupReport {
@@ -225,8 +173,13 @@ pub async fn run_with_timeout(
     if let Some(len) = len {
         progress.set_length(len);
     }
-    let (writer, readers) = spool::create_with(
-        plan.spool_dir.as_deref(),
+    let options = spool::SpoolOptions {
+        dir: plan.spool_dir.clone(),
+        limit: plan.spool_limit,
+        mode: plan.spool_mode,
+    };
+    let (writer, readers) = spool::create_spool(
+        &options,
         plan.recipients.as_ref(),
         digests_for(destinations),
     )
@@ -235,18 +188,19 @@ pub async fn run_with_timeout(
     let deadline = tokio::time::Instant::now() + timeout;
     let created_at = Utc::now();
 
-    let mut uploads = Vec::new();
-    for dest in destinations {
-        let store = dest.store.clone();
-        let key = plan.name.clone();
-        let body = readers.reader();
-        uploads.push(tokio::spawn(async move {
-            let res = tokio::time::timeout_at(deadline, store.upload(&key, body, None))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(store.as_ref(), timeout, "uploading")));
-            (res, started.elapsed())
-        }));
-    }
+    // The stored size is known up front only for a file stored as is.
+    let known_len = match (&plan.source, plan.compression, &plan.recipients) {
+        (Source::File(_), Compression::None, None) => len,
+        _ => None,
+    };
+    let uploads = start_uploads(
+        plan,
+        destinations,
+        &readers,
+        known_len,
+        (started, deadline, timeout),
+    );
+    let pacing = readers.pacing();
     drop(readers);
 
     let compression = plan.compression;
@@ -283,6 +237,7 @@ pub async fn run_with_timeout(
                 name: plan.name.to_string(),
                 manifest: None,
                 destinations: results,
+                paced_by: paced_by(&pacing),
                 error: Some(message),
             });
         }
@@ -313,8 +268,43 @@ pub async fn run_with_timeout(
         name: plan.name.to_string(),
         manifest: Some(manifest),
         destinations: results,
+        paced_by: paced_by(&pacing),
         error: None,
     })
+}
+
+/// Starts one upload per destination, each reading its own spool body (cut off at the
+/// destination's largest object); a destination whose limit the known size passes fails at once.
+fn start_uploads(
+    plan: &BackupPlan,
+    destinations: &[Destination],
+    readers: &spool::SpoolReaders,
+    known_len: Option<u64>,
+    (started, deadline, timeout): (Instant, tokio::time::Instant, std::time::Duration),
+) -> Vec<UploadTask> {
+    let mut uploads = Vec::new();
+    for dest in destinations {
+        let store = dest.store.clone();
+        let key = plan.name.clone();
+        let caps = store.capabilities();
+        if let Some(err) = limits::known_too_big(known_len, caps.max_object_size, caps.backend) {
+            // Never a reader: this destination neither receives a byte nor holds the spool.
+            uploads.push(tokio::spawn(async move { (Err(err), started.elapsed()) }));
+            continue;
+        }
+        let body = readers.reader_for(&dest.name);
+        let body = match caps.max_object_size {
+            Some(limit) => limits::capped(body, limit, caps.backend),
+            None => body,
+        };
+        uploads.push(tokio::spawn(async move {
+            let res = tokio::time::timeout_at(deadline, store.upload(&key, body, None))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(store.as_ref(), timeout, "uploading")));
+            (res, started.elapsed())
+        }));
+    }
+    uploads
 }
 
 /// Waits for each upload, checks what the destination stored, then stores the manifest beside it.
@@ -423,14 +413,6 @@ fn check_stored(
     Ok(())
 }
 
-fn describe(source: &Source) -> String {
-    match source {
-        Source::File(p) => p.display().to_string(),
-        Source::Stdin => "standard input".into(),
-        Source::Exec(_) => format!("command `{}`", source.file_name().unwrap_or_default()),
-    }
-}
-
 /// Reads the whole source, compressing into the spool. Returns the digests of the stored bytes and
 /// the source's size; on failure the spool is marked failed so every upload aborts.
 fn compress(
@@ -484,48 +466,6 @@ fn compress(
         )
     })?;
     Ok((digests, total))
-}
-
-/// The standard output of a running command; at its end, a non-zero exit status is a read error,
-/// so the backup fails instead of storing a truncated dump.
-struct ExecReader {
-    child: std::process::Child,
-    done: bool,
-}
-
-impl Read for ExecReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done {
-            return Ok(0);
-        }
-        let n = match self.child.stdout.as_mut() {
-            Some(out) => out.read(buf)?,
-            None => 0,
-        };
-        if n > 0 {
-            return Ok(n);
-        }
-        self.done = true;
-        drop(self.child.stdout.take());
-        let status = self.child.wait()?;
-        if status.success() {
-            Ok(0)
-        } else {
-            Err(io::Error::other(format!(
-                "the command exited with {status}"
-            )))
-        }
-    }
-}
-
-impl Drop for ExecReader {
-    fn drop(&mut self) {
-        if !self.done {
-            // The backup was abandoned (a spool error): do not leave the command running.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// Where `restore` writes when `-o` is not given: the backup's file name without the

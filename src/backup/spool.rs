@@ -1,17 +1,30 @@
 //! The spool: the compressed backup is written once to a temporary file that every destination
 //! reads at its own pace, so a slow destination never holds back a fast one and memory stays flat.
+//!
+//! Bounded (`[backup] spool_limit`), bytes every live reader has consumed are released (holes
+//! punched, or segment files deleted: `backing`), and the writer waits while it is the limit
+//! ahead of the slowest live reader (`flow`), so disk use follows the distance between the writer
+//! and the slowest destination, and that destination paces the source.
+
+mod backing;
+mod flow;
+pub mod limit;
+
+pub use flow::Paced;
+pub use limit::{SpoolLimit, SpoolMode};
 
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use cloudmirror_contract::{
     ByteStream, DigestSet, Digests, Error as StoreError, ErrorKind, Hashes,
 };
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::watch;
+
+use backing::{Backing, BackingReader, BackingWriter};
+use flow::Flow;
 
 /// Readers are woken after at least this many new bytes (and at the end).
 const PUBLISH_STEP: u64 = 1024 * 1024;
@@ -29,35 +42,78 @@ enum SpoolState {
     Failed(String),
 }
 
-/// Creates a spool in `dir` (the system temp folder when `None`), computing every digest (tests).
-#[cfg(test)]
-pub(crate) fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
+/// Where and how a spool stores its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct SpoolOptions {
+    /// The folder (the system temp folder when `None`).
+    pub dir: Option<std::path::PathBuf>,
+    /// The most disk it may use.
+    pub limit: SpoolLimit,
+    /// One file with holes punched, or segment files.
+    pub mode: SpoolMode,
+}
+
+impl SpoolOptions {
+    /// An unlimited spool in `dir`: the whole backup is staged, nothing released early.
+    pub fn unlimited(dir: Option<&Path>) -> Self {
+        Self {
+            dir: dir.map(Path::to_path_buf),
+            limit: SpoolLimit::Unlimited,
+            mode: SpoolMode::Auto,
+        }
+    }
+}
+
+/// Creates an unlimited spool in `dir` (the system temp folder when `None`).
+pub fn create(dir: Option<&Path>) -> io::Result<(SpoolWriter, SpoolReaders)> {
     create_with(dir, None, DigestSet::ALL)
 }
 
-/// Creates a spool whose stored bytes are encrypted to `recipients` (when given): what the
-/// compressor writes is encrypted before it is hashed and written, so the digests are those of
-/// the stored (encrypted) bytes. Only the digests in `digests` are computed (the others are
-/// empty in [`SpoolWriter::finish`]'s result): each costs a pass of CPU over every stored byte.
-pub(crate) fn create_with(
+/// [`create_spool`] of an unlimited spool in `dir`.
+pub fn create_with(
     dir: Option<&Path>,
     recipients: Option<&crate::backup::encrypt::Recipients>,
     digests: DigestSet,
 ) -> io::Result<(SpoolWriter, SpoolReaders)> {
+    create_spool(&SpoolOptions::unlimited(dir), recipients, digests)
+}
+
+/// Creates a spool as `options` say, whose stored bytes are encrypted to `recipients` (when
+/// given): what the compressor writes is encrypted before it is hashed and written, so the
+/// digests are those of the stored (encrypted) bytes. Only the digests in `digests` are computed
+/// (the others are empty in [`SpoolWriter::finish`]'s result): each costs a pass of CPU over
+/// every stored byte.
+///
+/// A bounded spool's readers must all be created (with [`SpoolReaders::reader_for`]) before the
+/// writer gets more than the limit ahead; later ones fail.
+pub fn create_spool(
+    options: &SpoolOptions,
+    recipients: Option<&crate::backup::encrypt::Recipients>,
+    digests: DigestSet,
+) -> io::Result<(SpoolWriter, SpoolReaders)> {
+    let dir = options.dir.as_deref();
     remove_stale(&dir.map_or_else(std::env::temp_dir, Path::to_path_buf));
-    let file = match dir {
-        Some(d) => tempfile::Builder::new()
-            .prefix(".cloudmirror-spool-")
-            .tempfile_in(d)?,
-        None => tempfile::Builder::new()
-            .prefix("cloudmirror-spool-")
-            .tempfile()?,
-    };
-    let (file, path) = file.into_parts();
+    let limit = options.limit.bytes();
+    let (backing, file) = Backing::create(
+        dir,
+        limit.is_some(),
+        options.mode == SpoolMode::Segments,
+        limit,
+    )?;
+    if let Some(l) = limit {
+        if l < 2 * backing.granule() {
+            return Err(io::Error::other(format!(
+                "spool_limit {l} is below two spool segments ({} bytes each)",
+                backing.granule()
+            )));
+        }
+    }
+    let flow = Arc::new(Flow::new(limit));
     let (tx, rx) = watch::channel(SpoolState::Writing(0));
     let tx = Arc::new(tx);
     let stored = Stored {
         file,
+        flow: flow.clone(),
         hashes: Hashes::with(digests),
         written: 0,
         published: 0,
@@ -74,10 +130,7 @@ pub(crate) fn create_with(
         tx,
         finished: false,
     };
-    let readers = SpoolReaders {
-        path: Arc::new(path),
-        rx,
-    };
+    let readers = SpoolReaders { backing, flow, rx };
     Ok((writer, readers))
 }
 
@@ -91,6 +144,9 @@ fn remove_stale(dir: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         let name = name.to_string_lossy();
         if !(name.starts_with("cloudmirror-spool-") || name.starts_with(".cloudmirror-spool-")) {
             continue;
@@ -98,11 +154,16 @@ fn remove_stale(dir: &Path) {
         let stale = entry
             .metadata()
             .ok()
-            .filter(std::fs::Metadata::is_file)
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > STALE_SPOOL_AGE);
-        if stale && std::fs::remove_file(entry.path()).is_ok() {
+        // A segment spool is a folder of `seg-*` files.
+        let removed = match (stale, kind.is_file(), kind.is_dir()) {
+            (true, true, _) => std::fs::remove_file(entry.path()).is_ok(),
+            (true, _, true) => std::fs::remove_dir_all(entry.path()).is_ok(),
+            _ => false,
+        };
+        if removed {
             tracing::info!(path = %entry.path().display(), "removed a stale spool file");
         }
     }
@@ -110,7 +171,8 @@ fn remove_stale(dir: &Path) {
 
 /// The stored bytes: written to the spool file, hashed, and announced to readers.
 struct Stored {
-    file: std::fs::File,
+    file: BackingWriter,
+    flow: Arc<Flow>,
     hashes: Hashes,
     written: u64,
     published: u64,
@@ -119,7 +181,22 @@ struct Stored {
 
 impl Write for Stored {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (written, published, tx) = (self.written, &mut self.published, &self.tx);
+        let file = &mut self.file;
+        let room = self.flow.room(
+            written,
+            buf.len() as u64,
+            &mut |from, to| file.release(from, to),
+            &mut || {
+                *published = written;
+                tx.send_replace(SpoolState::Writing(written));
+            },
+        )?;
+        let take = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+        let n = self.file.write(self.written, &buf[..take])?;
         self.hashes.update(&buf[..n]);
         self.written += n as u64;
         if self.written - self.published >= PUBLISH_STEP {
@@ -214,29 +291,72 @@ impl Drop for SpoolWriter {
 }
 
 /// The reading side: hands out independent readers, one per destination.
-/// The spool file is removed when the writer and every reader are gone.
+/// The spool's files are removed when the writer and every reader are gone.
 #[derive(Debug, Clone)]
-pub(crate) struct SpoolReaders {
-    path: Arc<tempfile::TempPath>,
+pub struct SpoolReaders {
+    backing: Arc<Backing>,
+    flow: Arc<Flow>,
     rx: watch::Receiver<SpoolState>,
+}
+
+/// How a bounded spool's writer was held back, readable after the readers are handed out.
+#[derive(Debug, Clone)]
+pub struct SpoolPacing(Arc<Flow>);
+
+impl SpoolPacing {
+    /// Every destination the compressor waited for, longest wait first (empty when the spool
+    /// never filled up).
+    pub fn paced(&self) -> Vec<Paced> {
+        self.0.pacing()
+    }
 }
 
 struct ReadState {
-    path: Arc<tempfile::TempPath>,
+    file: BackingReader,
     rx: watch::Receiver<SpoolState>,
-    file: Option<tokio::fs::File>,
     offset: u64,
+    slot: ReaderSlot,
+}
+
+/// A reader's place in the flow; dropping it (the upload ended, failed or was cancelled) stops
+/// it from holding the writer back.
+struct ReaderSlot {
+    flow: Arc<Flow>,
+    id: usize,
+}
+
+impl Drop for ReaderSlot {
+    fn drop(&mut self) {
+        self.flow.leave(self.id);
+    }
 }
 
 impl SpoolReaders {
+    /// A body that yields the spool from its start (see [`SpoolReaders::reader_for`]).
+    pub fn reader(&self) -> ByteStream {
+        self.reader_for("reader")
+    }
+
     /// A body that yields the spool from its start, waiting for the writer as needed, and ends
-    /// when the writer finishes (or fails with the writer's error).
-    pub(crate) fn reader(&self) -> ByteStream {
+    /// when the writer finishes (or fails with the writer's error). `label` names it in the
+    /// pacing report. On a bounded spool, the writer waits for the slowest body still alive:
+    /// a body that is dropped (its upload failed) stops counting at once.
+    pub fn reader_for(&self, label: &str) -> ByteStream {
+        let id = match self.flow.register(label) {
+            Ok(id) => id,
+            Err(message) => {
+                let err = StoreError::new(ErrorKind::Other, "spool", message);
+                return futures::stream::once(async move { Err(err) }).boxed();
+            }
+        };
         let state = ReadState {
-            path: self.path.clone(),
+            file: BackingReader::new(self.backing.clone()),
             rx: self.rx.clone(),
-            file: None,
             offset: 0,
+            slot: ReaderSlot {
+                flow: self.flow.clone(),
+                id,
+            },
         };
         futures::stream::try_unfold(state, |mut st| async move {
             loop {
@@ -248,9 +368,13 @@ impl SpoolReaders {
                     }
                 };
                 if st.offset < available {
-                    let n = (available - st.offset).min(READ_PIECE) as usize;
-                    let buf = read_at(&mut st, n).await?;
-                    st.offset += n as u64;
+                    let want = (available - st.offset).min(READ_PIECE);
+                    let buf =
+                        st.file.read(st.offset, want).await.map_err(|e| {
+                            StoreError::from_io("spool", "reading the spool file", e)
+                        })?;
+                    st.offset += buf.len() as u64;
+                    st.slot.flow.advance(st.slot.id, st.offset);
                     return Ok(Some((buf, st)));
                 }
                 if matches!(current, SpoolState::Done(_)) {
@@ -267,76 +391,17 @@ impl SpoolReaders {
         })
         .boxed()
     }
-}
 
-async fn read_at(st: &mut ReadState, n: usize) -> Result<bytes::Bytes, StoreError> {
-    let spool_err = |e: io::Error| StoreError::from_io("spool", "reading the spool file", e);
-    if st.file.is_none() {
-        let mut f = tokio::fs::File::open(&*st.path).await.map_err(spool_err)?;
-        f.seek(io::SeekFrom::Start(st.offset))
-            .await
-            .map_err(spool_err)?;
-        st.file = Some(f);
+    /// A handle on the pacing report, valid after these readers are dropped.
+    pub fn pacing(&self) -> SpoolPacing {
+        SpoolPacing(self.flow.clone())
     }
-    let file = st
-        .file
-        .as_mut()
-        .ok_or_else(|| StoreError::new(ErrorKind::Other, "spool", "spool file not open"))?;
-    let mut buf = BytesMut::zeroed(n);
-    file.read_exact(&mut buf).await.map_err(spool_err)?;
-    Ok(buf.freeze())
+
+    /// Whether the spool is a ring of segment files.
+    pub fn is_segmented(&self) -> bool {
+        self.backing.is_segments()
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use futures::TryStreamExt;
-
-    async fn collect(s: ByteStream) -> Result<Vec<u8>, StoreError> {
-        let parts: Vec<bytes::Bytes> = s.try_collect().await?;
-        Ok(parts.concat())
-    }
-
-    #[tokio::test]
-    async fn readers_follow_the_writer_and_see_everything() {
-        let (mut w, readers) = create(None).unwrap();
-        let early = tokio::spawn(collect(readers.reader()));
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let d2 = data.clone();
-        let digests = tokio::task::spawn_blocking(move || {
-            for piece in d2.chunks(70_000) {
-                w.write_all(piece).unwrap();
-            }
-            w.finish().unwrap()
-        })
-        .await
-        .unwrap();
-        assert_eq!(digests.len, data.len() as u64);
-        assert_eq!(early.await.unwrap().unwrap(), data);
-        let late = collect(readers.reader()).await.unwrap();
-        assert_eq!(late, data);
-    }
-
-    #[tokio::test]
-    async fn a_failed_or_dropped_writer_fails_readers() {
-        let (mut w, readers) = create(None).unwrap();
-        w.write_all(&vec![1; 2_000_000]).unwrap();
-        w.fail("source died");
-        let err = collect(readers.reader()).await.unwrap_err();
-        assert!(err.to_string().contains("source died"), "{err}");
-
-        let (w, readers) = create(None).unwrap();
-        drop(w);
-        assert!(collect(readers.reader()).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn spool_file_is_removed_when_done() {
-        let dir = tempfile::tempdir().unwrap();
-        let (w, readers) = create(Some(dir.path())).unwrap();
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        w.finish().unwrap();
-        drop(readers);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-}
+mod tests;

@@ -247,6 +247,7 @@ async fn backup_cmd(
         .backup
         .destination_timeout
         .unwrap_or(cloudmirror::backup::DEFAULT_DESTINATION_TIMEOUT);
+    cloudmirror::lifecycle::space::check_spool_space(&plan, dests).await?;
     let mut report = backup::run_with_timeout(&plan, dests, &pb, timeout).await?;
     pb.finish_and_clear();
     if opts.verify {
@@ -299,6 +300,9 @@ async fn backup_cmd(
                     d.error.as_deref().unwrap_or("unknown error")
                 );
             }
+        }
+        if let Some(p) = report.paced_by.first() {
+            println!("{p}");
         }
         if let Some(e) = &report.error {
             crate::cli::logging::error(format_args!("{e}"));

@@ -297,6 +297,7 @@ async fn safety_backup(
 ) -> Result<BackupReport, Error> {
     let plan = safety_backup_plan(config, Utc::now())?;
     let pb = progress_bar(cli);
+    cloudmirror::lifecycle::space::check_spool_space(&plan, dests).await?;
     let report = backup::run(&plan, dests, &pb).await?;
     pb.finish_and_clear();
     let landed: Vec<&str> = report

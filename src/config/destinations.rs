@@ -190,6 +190,7 @@ impl Store for FailedStore {
             backend: self.backend,
             chunk_size: None,
             list_page_size: None,
+            max_object_size: None,
         }
     }
     async fn upload(

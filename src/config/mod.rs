@@ -76,8 +76,12 @@ pub struct BackupConfig {
     pub exec: Option<String>,
     /// File backed up when `backup` gets no source and no `exec` is set (the daemon's job).
     pub source: Option<PathBuf>,
-    /// Folder for the spool file the compressed backup is staged in (default: the system temp folder).
+    /// Folder for the spool file the compressed backup is staged in (default: the system temp
+    /// folder); its free space is checked before each backup.
     pub spool_dir: Option<PathBuf>,
+    /// The most disk the spool may use (default `"2GiB"`; `"unlimited"` stages the whole backup);
+    /// see [`crate::backup::spool::SpoolLimit`].
+    pub spool_limit: Option<crate::backup::spool::SpoolLimit>,
     /// How long one destination may take to store the backup and its manifest (default 30m;
     /// see [`crate::config::duration`]); a destination past it fails alone.
     #[serde(

@@ -33,6 +33,8 @@ impl BackupPlan {
                 .spool_dir
                 .as_ref()
                 .map(|p| config.resolve_path(p)),
+            spool_limit: config.backup.spool_limit.unwrap_or_default(),
+            spool_mode: crate::backup::spool::SpoolMode::Auto,
             pre_restore,
             recipients: config.recipients()?,
         })

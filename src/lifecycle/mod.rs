@@ -4,6 +4,7 @@
 pub mod health;
 pub mod probe;
 pub mod retention;
+pub mod space;
 pub mod verify;
 
 use chrono::{DateTime, Utc};

@@ -24,6 +24,8 @@ use cloudmirror_fakes::supabase::{FakeSupabase, FakeSupabaseOptions};
 
 use crate::provision;
 
+mod spool;
+
 const MIB: u64 = 1024 * 1024;
 const S3_BUCKET: &str = "bench";
 const S3_KEY: &str = "bench-access-key";
@@ -132,6 +134,7 @@ impl Drop for Fakes {
 /// Scenario groups `--only` accepts.
 const GROUPS: &[&str] = &[
     "baselines",
+    "spool",
     "local",
     "alone",
     "scenario2",
@@ -278,6 +281,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
         if bench.wants("throttled") {
             slow_destination(&mut bench, &mut results, &json)?;
+        }
+        if bench.wants("spool") {
+            spool::scenario(&mut bench, &mut results, &json)?;
         }
         if !bench.wants("x4") {
             return Ok(());

@@ -60,6 +60,13 @@ impl ChunkReader {
         self.chunk_size
     }
 
+    /// Changes the size of the chunks cut from now on (at least 1): an adapter whose parts grow
+    /// (S3 bodies of unknown length) sets each part's size before reading it. Memory stays
+    /// bounded by the largest size set.
+    pub fn set_chunk_size(&mut self, chunk_size: usize) {
+        self.chunk_size = chunk_size.max(1);
+    }
+
     /// Bytes handed out so far.
     pub fn position(&self) -> u64 {
         self.offset
@@ -194,6 +201,23 @@ mod tests {
             got,
             vec![(0, b"abcd".to_vec(), false), (4, b"efgh".to_vec(), true)]
         );
+    }
+
+    #[tokio::test]
+    async fn the_chunk_size_can_grow_between_chunks() {
+        let mut r = ChunkReader::new(body(vec![b"abcdefghij", b"klmnop"]), 2);
+        let a = r.next_chunk().await.unwrap().unwrap();
+        r.set_chunk_size(4);
+        let b = r.next_chunk().await.unwrap().unwrap();
+        r.set_chunk_size(100);
+        let c = r.next_chunk().await.unwrap().unwrap();
+        assert_eq!((a.offset, &a.data[..], a.last), (0, &b"ab"[..], false));
+        assert_eq!((b.offset, &b.data[..], b.last), (2, &b"cdef"[..], false));
+        assert_eq!(
+            (c.offset, &c.data[..], c.last),
+            (6, &b"ghijklmnop"[..], true)
+        );
+        assert!(r.next_chunk().await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -78,6 +78,11 @@ pub struct Capabilities {
     pub chunk_size: Option<u64>,
     /// Objects per listing page, when the adapter pages its listings.
     pub list_page_size: Option<usize>,
+    /// The largest object the provider accepts, when it has a limit (S3 5 TiB, Dropbox 350 GB,
+    /// Drive 5,120 GB, a Supabase bucket's `file_size_limit`). The orchestrator fails a backup
+    /// known to be larger before sending a byte, and cuts an unknown-length one off as soon as it
+    /// crosses this.
+    pub max_object_size: Option<u64>,
 }
 
 /// An object store: the one trait the orchestrator talks to, as `Arc<dyn Store>`.
@@ -86,6 +91,11 @@ pub struct Capabilities {
 /// - `upload` is atomic: no reader ever sees a partial object; an existing object under the same key
 ///   is replaced only once the new one is complete; a failed upload leaves no new object behind.
 ///   It streams: memory stays bounded by the adapter's chunk size, whatever the object's size.
+/// - `upload` reads its body once, forward only, and never needs a byte before the chunk it
+///   currently holds: a retry resends the chunk the adapter kept in memory, and a resumed upload
+///   continues from the server's offset within that chunk. The orchestrator relies on this to
+///   release spool bytes every destination has read (`[backup] spool_limit`), and drops the body
+///   as soon as `upload` returns, which tells the spool this destination no longer reads.
 /// - `list` returns every object whose key starts with the prefix, following pagination lazily,
 ///   with keys relative to the store's root. It never returns folders.
 /// - `download` of a missing key fails with [`crate::ErrorKind::NotFound`].

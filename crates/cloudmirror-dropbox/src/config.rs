@@ -8,6 +8,12 @@ use serde::{Deserialize, Deserializer};
 
 use crate::BACKEND;
 
+/// Largest file an upload session may build: "The maximum size of a file one can upload to an
+/// upload session is 350 GB" (`files/upload_session/start`,
+/// <https://www.dropbox.com/developers/documentation/http/documentation#files-upload_session-start>),
+/// read as decimal GB.
+pub(crate) const MAX_OBJECT_SIZE: u64 = 350 * 1_000_000_000;
+
 /// Default chunk size of upload sessions (48 MiB reaches ~90% of the best measured throughput).
 pub const DEFAULT_CHUNK_SIZE: ByteSize = ByteSize::mib(48);
 /// Largest body Dropbox accepts in one request.

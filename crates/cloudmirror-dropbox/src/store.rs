@@ -46,6 +46,7 @@ impl Store for DropboxStore {
             backend: BACKEND,
             chunk_size: Some(self.client.settings.chunk_size as u64),
             list_page_size: Some(self.client.settings.list_page_size),
+            max_object_size: Some(crate::config::MAX_OBJECT_SIZE),
         }
     }
 

@@ -76,6 +76,13 @@ pub struct FakeS3Options {
     pub secret_access_key: String,
     /// Most keys the server returns per `ListObjectsV2` page, whatever `max-keys` asks (S3: 1000).
     pub max_keys: usize,
+    /// Smallest size of every multipart part but the last (S3: 5 MiB, [`MIN_PART_SIZE`]). Tests
+    /// that push a scaled-down huge stream lower it.
+    pub min_part_size: usize,
+    /// "Count, don't store": parts are checked and their sizes recorded, but their bytes are
+    /// dropped, and a completed multipart upload is kept only as its part sizes
+    /// ([`FakeS3::counted_upload`]), so a test can stream far more than memory holds.
+    pub count_only: bool,
 }
 
 impl Default for FakeS3Options {
@@ -86,6 +93,8 @@ impl Default for FakeS3Options {
             access_key_id: "AKIDCLOUDMIRRORFAKE".to_owned(),
             secret_access_key: "fake-secret-key-for-tests-only".to_owned(),
             max_keys: 1000,
+            min_part_size: MIN_PART_SIZE,
+            count_only: false,
         }
     }
 }
@@ -119,6 +128,8 @@ struct StoredObject {
 #[derive(Debug, Clone)]
 struct Part {
     data: Bytes,
+    /// The part's size (its bytes are dropped in `count_only` mode).
+    len: usize,
     etag: String,
     checksum_sha256: Option<String>,
 }
@@ -141,6 +152,8 @@ struct Fault {
 #[derive(Debug, Default)]
 struct State {
     objects: BTreeMap<String, StoredObject>,
+    /// `count_only` mode: completed multipart uploads by key, as their part sizes in order.
+    counted: BTreeMap<String, Vec<u64>>,
     uploads: BTreeMap<String, Upload>,
     next_id: u64,
     faults: Vec<Fault>,
@@ -215,6 +228,12 @@ impl FakeS3 {
             .objects
             .get(key)
             .and_then(|o| o.checksum_sha256.clone())
+    }
+
+    /// `count_only` mode: the part sizes of the multipart upload completed under `key`, in part
+    /// order (their sum is the object's size).
+    pub fn counted_upload(&self, key: &str) -> Option<Vec<u64>> {
+        self.lock().counted.get(key).cloned()
     }
 
     /// Puts an object directly (no request), e.g. a "folder" marker or a pre-existing backup.

@@ -12,6 +12,11 @@ use crate::BACKEND;
 /// Resumable chunks (all but the last) must be multiples of this: 256 KiB.
 pub const CHUNK_GRANULARITY: u64 = 256 * 1024;
 
+/// Largest file the Drive API accepts: "Maximum file size: 5120 GB" (the `files.create` upload
+/// limit, <https://developers.google.com/workspace/drive/api/reference/rest/v3/files/create> and
+/// <https://developers.google.com/workspace/drive/api/guides/manage-uploads>), read as decimal GB.
+pub(crate) const MAX_OBJECT_SIZE: u64 = 5_120 * 1_000_000_000;
+
 /// Default chunk size: 8 MiB.
 pub const DEFAULT_CHUNK_SIZE: u64 = 8 * 1024 * 1024;
 

@@ -69,6 +69,7 @@ impl Store for GdriveStore {
             backend: BACKEND,
             chunk_size: Some(self.chunk_size),
             list_page_size: Some(self.list_page_size),
+            max_object_size: Some(crate::config::MAX_OBJECT_SIZE),
         }
     }
 

@@ -52,6 +52,8 @@ impl Store for LocalStore {
             backend: BACKEND,
             chunk_size: None,
             list_page_size: None,
+            // The file system's limit shows as its error ("File too large").
+            max_object_size: None,
         }
     }
 

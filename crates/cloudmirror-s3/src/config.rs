@@ -10,6 +10,10 @@ use serde::Deserialize;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Largest multipart part S3 accepts.
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest object S3 stores: 5 TiB ("The largest object that can be uploaded in a single PUT is
+/// 5 GiB"; multipart "Maximum object size 5 TiB",
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html>).
+pub(crate) const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// Most parts one multipart upload may have.
 pub const MAX_PARTS: u64 = 10_000;
 /// Part size used when `part_size` is not set.
@@ -56,11 +60,18 @@ pub struct S3Config {
     #[serde(default)]
     pub session_token: Option<SecretString>,
     /// Multipart part size (5 MiB to 5 GiB, default 16 MiB): bodies up to this size go in one
-    /// `PutObject`, larger ones in parts of this size. With a body of unknown length, an object
-    /// can be at most 10,000 parts (156.25 GiB at 16 MiB); with a known length the part size
-    /// grows as needed.
+    /// `PutObject`, larger ones in parts. With a known length the parts are all one size, grown
+    /// as needed to fit 10,000 parts. With a body of unknown length (a compressor's output) the
+    /// first 1,000 parts are this size and the size doubles every 1,000 parts up to
+    /// `max_part_size`, so a stream can reach S3's 5 TiB object limit within 10,000 parts
+    /// (see `docs/providers/s3.md` for the memory it takes).
     #[serde(default)]
     pub part_size: Option<ByteSize>,
+    /// Largest part an unknown-length upload grows to (`part_size` to 5 GiB, default 5 GiB).
+    /// Memory is about `(parts_in_flight + 1) × current part size`: lowering this caps memory,
+    /// and caps the largest unknown-length object with it.
+    #[serde(default)]
+    pub max_part_size: Option<ByteSize>,
     /// Parts uploaded at once (1 to 32, default 4); memory use is about
     /// `(parts_in_flight + 1) × part_size`.
     #[serde(default)]
@@ -86,6 +97,7 @@ impl fmt::Debug for S3Config {
             .field("secret_access_key", &redacted(&self.secret_access_key))
             .field("session_token", &redacted(&self.session_token))
             .field("part_size", &self.part_size)
+            .field("max_part_size", &self.max_part_size)
             .field("parts_in_flight", &self.parts_in_flight)
             .field("list_page_size", &self.list_page_size)
             .field("send_checksums", &self.send_checksums)
@@ -105,6 +117,7 @@ impl S3Config {
             secret_access_key: None,
             session_token: None,
             part_size: None,
+            max_part_size: None,
             parts_in_flight: None,
             list_page_size: None,
             send_checksums: None,
@@ -158,6 +171,18 @@ impl S3Config {
                 ));
             }
         }
+        if let Some(max) = self.max_part_size {
+            if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&max.bytes()) {
+                problems.push(format!(
+                    "max_part_size must be between 5MiB and 5GiB (got {max})"
+                ));
+            } else if max.bytes() < self.part_size_bytes() {
+                problems.push(format!(
+                    "max_part_size ({max}) must not be below part_size ({})",
+                    ByteSize(self.part_size_bytes())
+                ));
+            }
+        }
         if let Some(n) = self.parts_in_flight {
             if !(1..=32).contains(&n) {
                 problems.push(format!(
@@ -186,6 +211,11 @@ impl S3Config {
     /// The configured part size, or the default.
     pub fn part_size_bytes(&self) -> u64 {
         self.part_size.map_or(DEFAULT_PART_SIZE, ByteSize::bytes)
+    }
+
+    /// The configured largest part, or 5 GiB.
+    pub fn max_part_size_bytes(&self) -> u64 {
+        self.max_part_size.map_or(MAX_PART_SIZE, ByteSize::bytes)
     }
 
     /// Whether requests use path-style addressing.

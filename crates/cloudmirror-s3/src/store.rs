@@ -7,7 +7,7 @@ use cloudmirror_contract::{
 use futures::stream::{self, StreamExt};
 
 use crate::client::{body_error, Client};
-use crate::config::{DEFAULT_LIST_PAGE_SIZE, DEFAULT_PARTS_IN_FLIGHT};
+use crate::config::{DEFAULT_LIST_PAGE_SIZE, DEFAULT_PARTS_IN_FLIGHT, MAX_OBJECT_SIZE};
 use crate::error::{error, BACKEND};
 use crate::upload::{self, UploadSettings};
 use crate::S3Config;
@@ -32,6 +32,8 @@ impl S3Store {
             client,
             upload: UploadSettings {
                 part_size: config.part_size_bytes(),
+                max_part_size: config.max_part_size_bytes(),
+                growth_every: upload::GROWTH_EVERY,
                 parts_in_flight: config.parts_in_flight.unwrap_or(DEFAULT_PARTS_IN_FLIGHT),
                 checksums: config.send_checksums.unwrap_or(true),
             },
@@ -93,6 +95,7 @@ impl Store for S3Store {
             backend: BACKEND,
             chunk_size: Some(self.upload.part_size),
             list_page_size: Some(self.list_page_size),
+            max_object_size: Some(MAX_OBJECT_SIZE),
         }
     }
 

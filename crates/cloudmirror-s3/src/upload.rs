@@ -19,10 +19,41 @@ const MIB: u64 = 1024 * 1024;
 pub(crate) struct UploadSettings {
     /// Configured part size (bytes).
     pub(crate) part_size: u64,
+    /// Largest part an unknown-length body grows to (bytes).
+    pub(crate) max_part_size: u64,
+    /// Parts between doublings of an unknown-length body's part size ([`GROWTH_EVERY`]).
+    pub(crate) growth_every: u64,
     /// Parts uploaded concurrently.
     pub(crate) parts_in_flight: usize,
     /// Whether SHA-256 checksums go with each request.
     pub(crate) checksums: bool,
+}
+
+/// An unknown-length body's part size doubles after this many parts.
+pub(crate) const GROWTH_EVERY: u64 = 1000;
+
+/// The size of part `number` (1-based) of a body of unknown length: `part_size` for the first
+/// [`GROWTH_EVERY`] parts, then doubling every [`GROWTH_EVERY`] parts, capped at `max_part_size`.
+///
+/// With the default 16 MiB, parts 1-1,000 are 16 MiB, 1,001-2,000 are 32 MiB, ... and 9,001-10,000
+/// are 5 GiB: 10,000 parts hold about 13 TiB, past S3's 5 TiB object limit. Starting at the
+/// 5 MiB minimum they hold about 4.9 TiB. Memory at part `n` is about
+/// `(parts_in_flight + 1) × part_size_at(n)`.
+pub(crate) fn part_size_at(
+    part_size: u64,
+    max_part_size: u64,
+    growth_every: u64,
+    number: u64,
+) -> u64 {
+    let doublings = (number.saturating_sub(1) / growth_every.max(1)).min(40);
+    part_size.saturating_mul(1 << doublings).min(max_part_size)
+}
+
+/// The most an unknown-length body can hold within 10,000 parts under the schedule.
+pub(crate) fn max_unknown_length(part_size: u64, max_part_size: u64, growth_every: u64) -> u64 {
+    (1..=MAX_PARTS)
+        .map(|n| part_size_at(part_size, max_part_size, growth_every, n))
+        .fold(0u64, u64::saturating_add)
 }
 
 /// The part size for a body: the configured one, grown (in whole MiB) when a known length would
@@ -51,7 +82,17 @@ pub(crate) async fn upload(
     settings: UploadSettings,
 ) -> Result<ObjectMeta> {
     let part_size = part_size_for(settings.part_size, len)?;
-    let mut reader = ChunkReader::new(body, part_size as usize);
+    let mut reader = ChunkReader::new(body, usize::try_from(part_size).unwrap_or(usize::MAX));
+    // A known length gets one uniform part size; an unknown one grows on a schedule.
+    let settings = UploadSettings {
+        part_size,
+        max_part_size: if len.is_some() {
+            part_size
+        } else {
+            settings.max_part_size.max(part_size)
+        },
+        ..settings
+    };
     let Some(first) = reader.next_chunk().await? else {
         return put_single(client, key, Bytes::new(), settings.checksums).await;
     };
@@ -125,12 +166,20 @@ async fn send_parts(
     let mut number = 0u64;
     let mut next = Some((first, false));
     loop {
-        let (data, last) = match next.take() {
-            Some(item) => item,
-            None => match reader.next_chunk().await? {
+        let (data, last) = if let Some(item) = next.take() {
+            item
+        } else {
+            let size = part_size_at(
+                settings.part_size,
+                settings.max_part_size,
+                settings.growth_every,
+                number + 1,
+            );
+            reader.set_chunk_size(usize::try_from(size).unwrap_or(usize::MAX));
+            match reader.next_chunk().await? {
                 Some(chunk) => (chunk.data, chunk.last),
                 None => break,
-            },
+            }
         };
         if data.is_empty() {
             break;
@@ -138,11 +187,18 @@ async fn send_parts(
         number += 1;
         if number > MAX_PARTS {
             return Err(error(
-                ErrorKind::InvalidInput,
+                ErrorKind::QuotaExceeded,
                 format!(
-                    "{key}: a body of unknown length needs more than 10,000 parts of {} MiB; \
-                     raise part_size (the largest object is 10,000 × part_size)",
-                    reader.chunk_size() as u64 / MIB
+                    "{key}: a body of unknown length needs more than 10,000 parts (parts grow \
+                     from part_size = {} MiB to max_part_size = {} MiB, {} GiB in all); raise \
+                     max_part_size or part_size",
+                    settings.part_size / MIB,
+                    settings.max_part_size / MIB,
+                    max_unknown_length(
+                        settings.part_size,
+                        settings.max_part_size,
+                        settings.growth_every
+                    ) / (1024 * MIB)
                 ),
             ));
         }
@@ -246,6 +302,9 @@ impl Drop for AbortGuard {
         });
     }
 }
+
+#[cfg(test)]
+mod growth_tests;
 
 #[cfg(test)]
 mod tests {

@@ -130,8 +130,18 @@ impl Client {
         Err(parse_error(status, &headers, &body).context(what))
     }
 
-    /// `GET /bucket/{id}`: whether the bucket exists.
-    pub(crate) async fn bucket_exists(&self) -> Result<bool, Error> {
+    /// `GET /bucket/{id}`: `None` when the bucket does not exist, else its `file_size_limit`
+    /// (bytes; `None` when the bucket has none and only the project's global limit applies,
+    /// which the Storage API does not expose). The field is the bucket row's `file_size_limit`
+    /// (supabase/storage `src/http/routes/bucket/getBucket.ts`; "Storage File Limits",
+    /// <https://supabase.com/docs/guides/storage/uploads/file-limits>).
+    pub(crate) async fn bucket_limit(&self) -> Result<Option<Option<u64>>, Error> {
+        #[derive(serde::Deserialize)]
+        struct BucketInfo {
+            #[serde(default)]
+            file_size_limit: Option<u64>,
+        }
+
         let url = self.url(&format!("/bucket/{}", self.bucket_path()));
         let res = self
             .retry
@@ -140,8 +150,15 @@ impl Client {
             })
             .await;
         match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            // An unreadable body still means the bucket exists; its limit is then unknown.
+            Ok(resp) => Ok(Some(
+                resp.json::<BucketInfo>()
+                    .await
+                    .ok()
+                    .and_then(|b| b.file_size_limit)
+                    .filter(|&l| l > 0),
+            )),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }

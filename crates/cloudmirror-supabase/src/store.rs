@@ -16,6 +16,8 @@ use crate::{list, names, upload, SupabaseConfig};
 #[derive(Debug, Clone)]
 pub struct SupabaseStore {
     client: Client,
+    /// The bucket's `file_size_limit`, read when the store opens.
+    file_size_limit: Option<u64>,
 }
 
 impl SupabaseStore {
@@ -30,11 +32,12 @@ impl SupabaseStore {
     /// included), so `retry_for` also bounds opening the destination.
     pub async fn new_with_retry(config: SupabaseConfig, policy: RetryPolicy) -> Result<Self> {
         let settings = config.settings()?;
-        let store = Self {
+        let mut store = Self {
             client: Client::new(settings)?,
+            file_size_limit: None,
         }
         .with_retry_policy(policy);
-        store.ensure_bucket().await?;
+        store.file_size_limit = store.ensure_bucket().await?;
         Ok(store)
     }
 
@@ -44,9 +47,10 @@ impl SupabaseStore {
         self
     }
 
-    async fn ensure_bucket(&self) -> Result<()> {
-        if self.client.bucket_exists().await? {
-            return Ok(());
+    /// Checks (or creates) the bucket; returns its `file_size_limit`.
+    async fn ensure_bucket(&self) -> Result<Option<u64>> {
+        if let Some(limit) = self.client.bucket_limit().await? {
+            return Ok(limit);
         }
         let bucket = &self.client.settings.bucket;
         if !self.client.settings.create_bucket {
@@ -59,7 +63,8 @@ impl SupabaseStore {
             ));
         }
         tracing::info!(backend = BACKEND, bucket = %bucket, "creating the private bucket");
-        self.client.create_bucket().await
+        self.client.create_bucket().await?;
+        Ok(None)
     }
 }
 
@@ -70,6 +75,7 @@ impl Store for SupabaseStore {
             backend: BACKEND,
             chunk_size: Some(self.client.settings.chunk_size as u64),
             list_page_size: Some(self.client.settings.page_size),
+            max_object_size: self.file_size_limit,
         }
     }
 

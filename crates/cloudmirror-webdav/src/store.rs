@@ -58,6 +58,8 @@ impl Store for WebdavStore {
             backend: BACKEND,
             chunk_size: Some(self.client.settings.chunk_size as u64),
             list_page_size: None,
+            // WebDAV (RFC 4918) sets no size limit; a server's own one shows as its error.
+            max_object_size: None,
         }
     }
 

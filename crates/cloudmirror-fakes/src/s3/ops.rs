@@ -13,7 +13,7 @@ use wiremock::{Request, ResponseTemplate};
 
 use super::listing;
 use super::xml::{elements, escape, text};
-use super::{FakeS3Options, Part, S3Op, State, StoredObject, Upload, MIN_PART_SIZE};
+use super::{FakeS3Options, Part, S3Op, State, StoredObject, Upload};
 
 const MAX_PARTS: i32 = 10_000;
 pub(super) const XML_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -204,7 +204,7 @@ pub(super) fn handle(
                 escape(key)
             ))
         }
-        S3Op::UploadPart => upload_part(state, target, req),
+        S3Op::UploadPart => upload_part(state, options, target, req),
         S3Op::CompleteMultipartUpload => complete(state, options, target, req),
         S3Op::AbortMultipartUpload => {
             let id = target.query.get("uploadId").cloned().unwrap_or_default();
@@ -349,7 +349,12 @@ fn no_such_upload() -> ResponseTemplate {
     )
 }
 
-fn upload_part(state: &mut State, target: &Target, req: &Request) -> ResponseTemplate {
+fn upload_part(
+    state: &mut State,
+    options: &FakeS3Options,
+    target: &Target,
+    req: &Request,
+) -> ResponseTemplate {
     let id = target.query.get("uploadId").cloned().unwrap_or_default();
     let Some(upload) = state.uploads.get_mut(&id) else {
         return no_such_upload();
@@ -377,8 +382,15 @@ fn upload_part(state: &mut State, target: &Target, req: &Request) -> ResponseTem
             false,
         );
     }
+    let len = req.body.len();
     let data = Bytes::from(req.body.clone());
     let etag = etag_of(&data);
+    // "Count, don't store": keep the part's size, not its bytes.
+    let data = if options.count_only {
+        Bytes::new()
+    } else {
+        data
+    };
     let mut resp = ResponseTemplate::new(200).insert_header("etag", etag.as_str());
     if let Some(sum) = &checksum {
         resp = resp.insert_header("x-amz-checksum-sha256", sum.as_str());
@@ -387,11 +399,31 @@ fn upload_part(state: &mut State, target: &Target, req: &Request) -> ResponseTem
         number,
         Part {
             data,
+            len,
             etag,
             checksum_sha256: checksum,
         },
     );
     resp
+}
+
+/// `count_only` mode: the upload completes as its part sizes (no bytes are kept).
+fn complete_counted(
+    state: &mut State,
+    options: &FakeS3Options,
+    id: &str,
+    key: String,
+    sizes: Vec<u64>,
+) -> ResponseTemplate {
+    state.uploads.remove(id);
+    let body = format!(
+        "<CompleteMultipartUploadResult xmlns=\"{NS}\"><Bucket>{}</Bucket><Key>{}</Key>\
+         <ETag>\"counted\"</ETag></CompleteMultipartUploadResult>",
+        escape(&options.bucket),
+        escape(&key),
+    );
+    state.counted.insert(key, sizes);
+    xml_ok(&body)
 }
 
 fn complete(
@@ -449,7 +481,9 @@ fn complete(
         chosen.push(part);
     }
     for part in &chosen[..chosen.len() - 1] {
-        if part.data.len() < MIN_PART_SIZE {
+        // S3: every part but the last is at least 5 MiB (`EntityTooSmall`), checked at
+        // CompleteMultipartUpload; https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
+        if part.len < options.min_part_size {
             return error(
                 400,
                 "EntityTooSmall",
@@ -457,6 +491,11 @@ fn complete(
                 false,
             );
         }
+    }
+    if options.count_only {
+        let sizes = chosen.iter().map(|p| p.len as u64).collect();
+        let key = upload.key.clone();
+        return complete_counted(state, options, &id, key, sizes);
     }
     let mut data = Vec::with_capacity(chosen.iter().map(|p| p.data.len()).sum());
     let mut md5s = Vec::new();
