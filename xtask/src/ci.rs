@@ -71,6 +71,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         )),
     }
 
+    match provision::pigz() {
+        Ok(path) => {
+            println!("xtask: pigz: {}", path.display());
+            env.push(("CLOUDMIRROR_PIGZ".into(), path.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => bail!("CI=true and pigz is unavailable: {why}"),
+        Err(why) => skipped.push(format!(
+            "pigz compatibility test (tests/it/compression.rs): {why}"
+        )),
+    }
+
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     step(
         "cargo test",
