@@ -58,29 +58,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         )),
     }
 
-    match provision::postgres() {
-        Ok(bin) => {
-            println!("xtask: PostgreSQL: {}", bin.display());
-            env.push(("CLOUDMIRROR_PG_BIN".into(), bin.display().to_string()));
-        }
-        Err(why) if provision::under_ci() => {
-            bail!("CI=true and PostgreSQL is unavailable: {why}")
-        }
-        Err(why) => skipped.push(format!(
-            "PostgreSQL end-to-end tests (tests/it/postgres.rs): {why}"
-        )),
-    }
-
-    match provision::pigz() {
-        Ok(path) => {
-            println!("xtask: pigz: {}", path.display());
-            env.push(("CLOUDMIRROR_PIGZ".into(), path.display().to_string()));
-        }
-        Err(why) if provision::under_ci() => bail!("CI=true and pigz is unavailable: {why}"),
-        Err(why) => skipped.push(format!(
-            "pigz compatibility test (tests/it/compression.rs): {why}"
-        )),
-    }
+    tools(&mut env, &mut skipped)?;
 
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     step(
@@ -140,6 +118,35 @@ fn step(what: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
         .with_context(|| format!("cannot run {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Provisions the `PostgreSQL` server (`CLOUDMIRROR_PG_BIN`) and `pigz` (`CLOUDMIRROR_PIGZ`) for the
+/// end-to-end tests; either missing is a failure under `CI=true`.
+fn tools(env: &mut Vec<(String, String)>, skipped: &mut Vec<String>) -> Result<()> {
+    match provision::postgres() {
+        Ok(bin) => {
+            println!("xtask: PostgreSQL: {}", bin.display());
+            env.push(("CLOUDMIRROR_PG_BIN".into(), bin.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and PostgreSQL is unavailable: {why}")
+        }
+        Err(why) => skipped.push(format!(
+            "PostgreSQL end-to-end tests (tests/it/postgres.rs): {why}"
+        )),
+    }
+
+    match provision::pigz() {
+        Ok(path) => {
+            println!("xtask: pigz: {}", path.display());
+            env.push(("CLOUDMIRROR_PIGZ".into(), path.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => bail!("CI=true and pigz is unavailable: {why}"),
+        Err(why) => skipped.push(format!(
+            "pigz compatibility test (tests/it/compression.rs): {why}"
+        )),
     }
     Ok(())
 }
