@@ -23,8 +23,9 @@ pub(super) fn baselines(
     gz: &Path,
     size: u64,
 ) -> Result<()> {
-    let run = measure(Command::new("gzip").args(["-6", "-c"]).arg(path), Some(gz))?;
+    let mut run = measure(Command::new("gzip").args(["-6", "-c"]).arg(path), Some(gz))?;
     let gz_size = std::fs::metadata(gz).map_or(0, |m| m.len());
+    run.stored_bytes = Some(gz_size);
     results.push(
         label,
         "gzip -6 -c (1 thread)",
@@ -32,12 +33,51 @@ pub(super) fn baselines(
         &run,
         ratio_note(gz_size, size),
     );
+    let pigz_gz = gz.with_extension("pigz.gz");
     if which("pigz") {
-        let run = measure(
+        let mut run = measure(
             Command::new("pigz").args(["-6", "-p", "2", "-c"]).arg(path),
-            None,
+            Some(&pigz_gz),
         )?;
-        results.push(label, "pigz -6 -p 2", size, &run, String::new());
+        let stored = std::fs::metadata(&pigz_gz).map_or(0, |m| m.len());
+        run.stored_bytes = Some(stored);
+        results.push(label, "pigz -6 -p 2", size, &run, ratio_note(stored, size));
+    }
+    if which("libdeflate-gzip") {
+        let out = gz.with_extension("libdeflate.gz");
+        let mut run = measure(
+            Command::new("libdeflate-gzip").args(["-6", "-c"]).arg(path),
+            Some(&out),
+        )?;
+        let stored = std::fs::metadata(&out).map_or(0, |m| m.len());
+        run.stored_bytes = Some(stored);
+        results.push(
+            label,
+            "libdeflate-gzip -6 (1 thread)",
+            size,
+            &run,
+            ratio_note(stored, size),
+        );
+        let _ = std::fs::remove_file(&out);
+    }
+    // Decompression alone, of pigz's output (one member), written to /dev/null.
+    if pigz_gz.exists() {
+        let null = Path::new("/dev/null");
+        for (tool, args, what) in [
+            ("gzip", &["-dc"][..], "gunzip (gzip -dc) of the pigz output"),
+            ("pigz", &["-dc"][..], "pigz -dc of the pigz output"),
+            (
+                "libdeflate-gunzip",
+                &["-c"][..],
+                "libdeflate-gunzip -c of the pigz output",
+            ),
+        ] {
+            if which(tool) {
+                let run = measure(Command::new(tool).args(args).arg(&pigz_gz), Some(null))?;
+                results.push(label, what, size, &run, String::new());
+            }
+        }
+        let _ = std::fs::remove_file(&pigz_gz);
     }
     let run = measure(Command::new("sha256sum").arg(path), None)?;
     results.push(label, "sha256sum", size, &run, String::new());

@@ -24,6 +24,9 @@ pub(super) struct Run {
     /// CPU seconds the test servers (the in-process fakes and s3s-fs) used meanwhile.
     pub(super) servers_cpu_secs: f64,
     pub(super) ok: bool,
+    /// Bytes the command stored (a baseline's output file), when known; cloudmirror's backups
+    /// say it in their `--json` report instead.
+    pub(super) stored_bytes: Option<u64>,
     /// The command's stdout (cloudmirror's `--json` report).
     pub(super) stdout: String,
     /// The end of its stderr, for failures.
@@ -86,6 +89,7 @@ pub(super) fn measure(cmd: &mut Command, stdout_to: Option<&Path>) -> Result<Run
         rss_kib: peak,
         servers_cpu_secs: 0.0,
         ok: status.success(),
+        stored_bytes: None,
         stdout,
         stderr_tail: tail,
     })
@@ -140,12 +144,18 @@ pub(super) fn which(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Installs pigz and rclone with apt-get when missing (root only); says what is missing otherwise.
+/// Installs pigz, rclone and libdeflate-tools with apt-get when missing (root only); says what is missing otherwise.
 pub(super) fn ensure_tools() {
-    let missing: Vec<&str> = ["pigz", "rclone"]
-        .into_iter()
-        .filter(|t| !which(t))
-        .collect();
+    // (program, Debian package)
+    let missing: Vec<&str> = [
+        ("pigz", "pigz"),
+        ("rclone", "rclone"),
+        ("libdeflate-gzip", "libdeflate-tools"),
+    ]
+    .into_iter()
+    .filter(|(t, _)| !which(t))
+    .map(|(_, package)| package)
+    .collect();
     if missing.is_empty() {
         return;
     }

@@ -33,6 +33,7 @@ use report::table_header;
 use report::write_between_markers;
 use report::Results;
 use scenarios::five_destinations;
+use scenarios::gzip_levels;
 use scenarios::local_scenarios;
 use scenarios::remote_scenarios;
 use scenarios::slow_destination;
@@ -72,6 +73,7 @@ struct Bench {
 const GROUPS: &[&str] = &[
     "baselines",
     "local",
+    "levels",
     "alone",
     "scenario2",
     "scenario3",
@@ -260,6 +262,9 @@ fn run_input(bench: &mut Bench, results: &mut Results, label: &str, path: &Path)
     }
     if bench.wants("local") {
         local_scenarios(bench, results, label, path, size)?;
+    }
+    if bench.wants("levels") && label == "json" {
+        gzip_levels(bench, results, label, path, size)?;
     }
     remote_scenarios(bench, results, label, path, size)?;
     if bench.wants("scenario3") {

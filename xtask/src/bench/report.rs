@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+use super::measure::human_size;
 use super::measure::machine;
 use super::measure::Run;
 use super::DOC_BEGIN;
@@ -94,11 +95,16 @@ pub(super) fn stored_note(run: &Run, source: u64) -> String {
     if !run.ok {
         return dest_times(run);
     }
-    let stored = serde_json::from_str::<serde_json::Value>(&run.stdout)
-        .ok()
-        .and_then(|v| v["manifest"]["stored_size"].as_u64())
-        .unwrap_or(0);
-    ratio_note(stored, source)
+    ratio_note(stored_of(run).unwrap_or(0), source)
+}
+
+/// Bytes a run stored: a baseline's output file, or a backup's `stored_size` from its report.
+pub(super) fn stored_of(run: &Run) -> Option<u64> {
+    run.stored_bytes.or_else(|| {
+        serde_json::from_str::<serde_json::Value>(&run.stdout)
+            .ok()
+            .and_then(|v| v["manifest"]["stored_size"].as_u64())
+    })
 }
 
 pub(super) fn ratio_note(stored: u64, source: u64) -> String {
@@ -169,6 +175,7 @@ pub(super) fn input_ratios(out: &mut String, res: &Results, input: &str) {
                 verdict(ours <= pigz * 1.05)
             );
         }
+        libdeflate_targets(out, res, input);
         if let (Some(z), Some(g)) = (
             secs("scenario 1, zstd -3: local"),
             secs("scenario 1: local"),
@@ -255,6 +262,40 @@ pub(super) fn input_ratios(out: &mut String, res: &Results, input: &str) {
             );
         }
         let _ = writeln!(out);
+    }
+}
+
+/// Issue 24's targets: libdeflate members against `pigz`, and restore against `pigz -dc`.
+fn libdeflate_targets(out: &mut String, res: &Results, input: &str) {
+    let ours = res.get(input, "scenario 1: local");
+    if let (Some(ours), Some(pigz)) = (ours, res.get(input, "pigz -6 -p 2")) {
+        let (mine, theirs) = (stored_of(ours), stored_of(pigz));
+        let _ = writeln!(
+            out,
+            "- libdeflate: scenario 1 (compress + hash + write) takes {:.2}× the wall time of `pigz -6 -p 2`; target ≤ 0.55×: {}. Stored {} against pigz's {}; target ≤: {}",
+            ours.secs / pigz.secs,
+            verdict(ours.secs <= 0.55 * pigz.secs),
+            mine.map_or_else(|| "?".into(), human_size),
+            theirs.map_or_else(|| "?".into(), human_size),
+            verdict(matches!((mine, theirs), (Some(m), Some(t)) if m <= t))
+        );
+    }
+    if let (Some(ours), Some(lib)) = (ours, res.get(input, "libdeflate-gzip -6 (1 thread)")) {
+        let _ = writeln!(
+            out,
+            "- against `libdeflate-gzip -6` on one thread: {:.2}× its wall time, {:.2}× its CPU time",
+            ours.secs / lib.secs,
+            ours.cpu_secs / lib.cpu_secs.max(0.001)
+        );
+    }
+    let restore = res.get(input, "scenario 1: restore from local");
+    if let (Some(r), Some(p)) = (restore, res.get(input, "pigz -dc of the pigz output")) {
+        let _ = writeln!(
+            out,
+            "- restore from the local folder (read, verify SHA-256, decompress, write) takes {:.2}× `pigz -dc` alone; target ≤ 1×: {}",
+            r.secs / p.secs,
+            verdict(r.secs <= p.secs)
+        );
     }
 }
 

@@ -37,6 +37,10 @@ pub(super) fn local_scenarios(
             stored_note(&run, size)
         };
         results.push(label, what, size, &run, note);
+        if compress == "gzip" {
+            let run = restore_local(bench, &cfg, name, size)?;
+            results.push(label, "scenario 1: restore from local", size, &run.0, run.1);
+        }
         bench.fresh_dir("local")?;
     }
     Ok(())
@@ -173,4 +177,48 @@ pub(super) fn slow_destination(
         "scenario 3, dropbox throttled to 10 MB/s",
         Some(SLOW_RATE),
     )
+}
+
+/// `cloudmirror restore NAME --from local` into a file (download, verify SHA-256, decompress,
+/// write), with a note saying whether the byte count matches the source.
+fn restore_local(bench: &Bench, cfg: &Path, name: &str, size: u64) -> Result<(Run, String)> {
+    let out = bench.work.join("restored");
+    let mut cmd = Command::new(&bench.bin);
+    cmd.arg("--config")
+        .arg(cfg)
+        .args(["restore", name, "--from", "local", "--yes", "-o"])
+        .arg(&out);
+    let run = measure(&mut cmd, None)?;
+    let note = if std::fs::metadata(&out).is_ok_and(|m| m.len() == size) {
+        "verified, byte count matches".to_owned()
+    } else {
+        "OUTPUT SIZE DIFFERS".to_owned()
+    };
+    let _ = std::fs::remove_file(&out);
+    Ok((run, note))
+}
+
+/// `[backup] level` 0-9 for gzip on one local destination: what each level costs and stores.
+pub(super) fn gzip_levels(
+    bench: &mut Bench,
+    results: &mut Results,
+    label: &str,
+    path: &Path,
+    size: u64,
+) -> Result<()> {
+    for level in 0..=9 {
+        let dir = bench.fresh_dir("local")?;
+        let cfg = bench.config(&[local_toml(&dir)], "gzip", Some(level))?;
+        let run = bench.backup(&cfg, path, "level.gz")?;
+        let note = stored_note(&run, size);
+        results.push(
+            label,
+            &format!("scenario 1, gzip level {level}: local"),
+            size,
+            &run,
+            note,
+        );
+    }
+    bench.fresh_dir("local")?;
+    Ok(())
 }
