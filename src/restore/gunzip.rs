@@ -66,16 +66,17 @@ pub fn decode(mut reader: impl BufRead, sink: &mut dyn Write, threads: usize) ->
         });
         let mut member = blocks.buffer();
         member.extend_from_slice(&header);
-        member.resize(len, 0);
-        reader
-            .read_exact(&mut member[MEMBER_HEADER..])
-            .map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    corrupt(seq, offset, "the stream ends inside it (truncated)")
-                } else {
-                    e
-                }
-            })?;
+        // Grows with the bytes actually there, so a cut-off stream allocates no more than it holds.
+        (&mut reader)
+            .take((len - MEMBER_HEADER) as u64)
+            .read_to_end(&mut member)?;
+        if member.len() < len {
+            return Err(corrupt(
+                seq,
+                offset,
+                "the stream ends inside it (truncated)",
+            ));
+        }
         offset += len as u64;
         blocks.submit(member, &mut counted)?;
     }
