@@ -20,6 +20,7 @@ use cloudmirror_fakes::gdrive::FakeGdrive;
 use cloudmirror_fakes::supabase::{FakeSupabase, FakeSupabaseOptions};
 
 use baselines::baselines;
+use baselines::naive_three;
 use baselines::rclone_baseline;
 use measure::cpu_secs_of;
 use measure::ensure_tools;
@@ -37,6 +38,7 @@ use scenarios::gzip_levels;
 use scenarios::local_scenarios;
 use scenarios::remote_scenarios;
 use scenarios::slow_destination;
+use scenarios::three_destinations;
 use servers::start_s3s_fs;
 use servers::throttle_proxy;
 use servers::Fakes;
@@ -77,6 +79,7 @@ const GROUPS: &[&str] = &[
     "alone",
     "scenario2",
     "scenario3",
+    "three",
     "rclone",
     "throttled",
     "x4",
@@ -280,6 +283,10 @@ fn run_input(bench: &mut Bench, results: &mut Results, label: &str, path: &Path)
     if bench.wants("rclone") {
         rclone_baseline(bench, results, label, &gz, size)?;
     }
+    if bench.wants("three") {
+        three_destinations(bench, results, label, path, size)?;
+        naive_three(bench, results, label, path, size)?;
+    }
     let _ = std::fs::remove_file(&gz);
     Ok(())
 }
@@ -345,6 +352,15 @@ impl Bench {
             "[[destinations]]\nname = \"s3\"\ntype = \"s3\"\nbucket = \"{S3_BUCKET}\"\nregion = \"us-east-1\"\n\
              endpoint = \"http://127.0.0.1:{port}\"\nforce_path_style = true\naccess_key_id = \"{S3_KEY}\"\n\
              secret_access_key = \"{S3_SECRET}\"\n"
+        )
+    }
+
+    /// The S3 destination table under another `name`, storing under `prefix`.
+    fn s3_toml_as(&self, name: &str, prefix: &str) -> String {
+        self.s3_toml().replacen(
+            "name = \"s3\"\n",
+            &format!("name = \"{name}\"\nprefix = \"{prefix}\"\n"),
+            1,
         )
     }
 

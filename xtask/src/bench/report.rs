@@ -288,6 +288,17 @@ fn libdeflate_targets(out: &mut String, res: &Results, input: &str) {
             ours.cpu_secs / lib.cpu_secs.max(0.001)
         );
     }
+    if let (Some(three), Some(naive)) = (
+        res.get(input, super::scenarios::THREE),
+        res.get(input, super::baselines::NAIVE_THREE),
+    ) {
+        let _ = writeln!(
+            out,
+            "- three destinations (local + two S3 prefixes): the naive mirror (pigz, sha256sum, rclone × 3) takes {:.2}× cloudmirror's time; target ≥ 1.5×: {}",
+            naive.secs / three.secs,
+            verdict(naive.secs >= 1.5 * three.secs)
+        );
+    }
     let restore = res.get(input, "scenario 1: restore from local");
     if let (Some(r), Some(p)) = (restore, res.get(input, "pigz -dc of the pigz output")) {
         let _ = writeln!(

@@ -222,3 +222,31 @@ pub(super) fn gzip_levels(
     bench.fresh_dir("local")?;
     Ok(())
 }
+
+/// Issue 24's three destinations: a local folder and two prefixes of the loopback S3 bucket.
+pub(super) fn three_destinations(
+    bench: &mut Bench,
+    results: &mut Results,
+    label: &str,
+    path: &Path,
+    size: u64,
+) -> Result<()> {
+    if bench.s3.is_none() {
+        return Ok(());
+    }
+    let dir = bench.fresh_dir("local")?;
+    let tables = [
+        local_toml(&dir),
+        bench.s3_toml_as("s3a", "a"),
+        bench.s3_toml_as("s3b", "b"),
+    ];
+    let cfg = bench.config(&tables, "gzip", None)?;
+    let run = bench.backup(&cfg, path, "three.gz")?;
+    results.push(label, THREE, size, &run, dest_times(&run));
+    bench.clean_s3()?;
+    bench.fresh_dir("local")?;
+    Ok(())
+}
+
+/// The row name of [`three_destinations`].
+pub(super) const THREE: &str = "3 destinations: local + s3 a + s3 b";
