@@ -48,7 +48,7 @@ pub fn decode(mut reader: impl BufRead, sink: &mut dyn Write, threads: usize) ->
             let rest = io::Cursor::new(header[..got].to_vec()).chain(reader);
             let mut dec = flate2::bufread::MultiGzDecoder::new(rest);
             io::copy(&mut dec, &mut counted)?;
-            // Anything after the last member is left for the caller's hashing.
+            // Read what follows the last member too (the caller hashes every stored byte).
             let mut tail = dec.into_inner();
             io::copy(&mut tail, &mut io::sink())?;
             return Ok(counted.written);
