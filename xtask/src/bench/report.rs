@@ -308,6 +308,16 @@ fn libdeflate_targets(out: &mut String, res: &Results, input: &str) {
             verdict(r.secs <= p.secs)
         );
     }
+    if let (Some(r), Some(old)) = (restore, res.get(input, super::scenarios::RESTORE_STREAMED)) {
+        let _ = writeln!(
+            out,
+            "- restore: the streaming decoder (every gzip restore before issue 24) takes {:.2}× the member-parallel restore; target ≥ 2×: {}. Peak RSS {:.0} MiB against {:.0} MiB",
+            old.secs / r.secs,
+            verdict(old.secs >= 2.0 * r.secs),
+            r.rss_kib as f64 / 1024.0,
+            old.rss_kib as f64 / 1024.0
+        );
+    }
 }
 
 /// The slow-destination and memory-versus-size checks.

@@ -40,6 +40,9 @@ pub(super) fn local_scenarios(
         if compress == "gzip" {
             let run = restore_local(bench, &cfg, name, size)?;
             results.push(label, "scenario 1: restore from local", size, &run.0, run.1);
+            if let Some(run) = restore_streamed(bench, &cfg, &dir, path, size)? {
+                results.push(label, RESTORE_STREAMED, size, &run.0, run.1);
+            }
         }
         bench.fresh_dir("local")?;
     }
@@ -250,3 +253,47 @@ pub(super) fn three_destinations(
 
 /// The row name of [`three_destinations`].
 pub(super) const THREE: &str = "3 destinations: local + s3 a + s3 b";
+
+/// The row name of [`restore_streamed`].
+pub(super) const RESTORE_STREAMED: &str =
+    "scenario 1: restore from local, streaming decoder (pigz file, as before issue 24)";
+
+/// Restore through the streaming decoder, the path every gzip backup took before issue 24 (and
+/// foreign gzip still takes): `pigz -6 -p 2`'s output put into `dir` by hand with a manifest.
+/// `None` without pigz.
+fn restore_streamed(
+    bench: &Bench,
+    cfg: &Path,
+    dir: &Path,
+    path: &Path,
+    size: u64,
+) -> Result<Option<(Run, String)>> {
+    use sha2::Digest as _;
+    if !super::measure::which("pigz") {
+        return Ok(None);
+    }
+    let name = "streamed.gz";
+    let stored = dir.join(name);
+    measure(
+        Command::new("pigz").args(["-6", "-p", "2", "-c"]).arg(path),
+        Some(&stored),
+    )?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(&stored)?, &mut hasher)?;
+    let manifest = serde_json::json!({
+        "format": 1,
+        "name": name,
+        "stored_size": std::fs::metadata(&stored)?.len(),
+        "original_size": size,
+        "sha256": hex::encode(hasher.finalize()),
+        "compression": "gzip",
+        "created_at": "2026-01-01T00:00:00Z",
+        "tool_version": "bench",
+        "source": "bench",
+    });
+    std::fs::write(
+        dir.join(format!("{name}.manifest.json")),
+        manifest.to_string(),
+    )?;
+    restore_local(bench, cfg, name, size).map(Some)
+}
