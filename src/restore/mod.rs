@@ -1,6 +1,7 @@
 //! `restore`: download a backup, verify size and SHA-256 against its manifest while decompressing,
 //! and only then put the output in place. Falls back to the next destination when one fails.
 
+pub mod gunzip;
 pub mod into;
 pub mod target;
 
@@ -318,11 +319,9 @@ pub(crate) fn decode_hashed(
         let buffered = BufReader::with_capacity(256 * 1024, &mut plain);
         match compression {
             Compression::Gzip => {
-                let mut dec = flate2::bufread::MultiGzDecoder::new(buffered);
-                let n = io::copy(&mut dec, sink)?;
-                // Read whatever follows the last gzip member too, so the checksum covers every byte.
-                io::copy(dec.get_mut(), &mut io::sink())?;
-                n
+                // Our members on every core, anything else streamed; whatever follows the last
+                // member is read below, so the checksum covers every byte.
+                gunzip::decode(buffered, sink, crate::backup::compress::default_threads())?
             }
             Compression::Zstd => {
                 let mut dec = zstd::stream::read::Decoder::with_buffer(buffered)?;

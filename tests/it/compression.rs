@@ -96,3 +96,149 @@ fn levels_out_of_range_for_the_compression_are_config_errors() {
     s.write("cloudmirror.toml", config("zstd", Some(19)));
     s.run(&["backup", "db.json"]).expect_code(0);
 }
+
+/// Stores `stored` as backup `name` on destination folder `a`, with the manifest a backup would
+/// have written (size and SHA-256 of the stored bytes), as if another release or a person put it.
+fn store_by_hand(s: &Scratch, name: &str, stored: &[u8], original_size: usize) {
+    use sha2::Digest;
+    s.write(&format!("a/{name}"), stored);
+    let manifest = serde_json::json!({
+        "format": 1,
+        "name": name,
+        "stored_size": stored.len(),
+        "original_size": original_size,
+        "sha256": hex::encode(sha2::Sha256::digest(stored)),
+        "compression": "gzip",
+        "created_at": "2026-01-01T00:00:00Z",
+        "tool_version": "0.0.0",
+        "source": "db.json",
+    });
+    s.write(&format!("a/{name}.manifest.json"), manifest.to_string());
+}
+
+/// The previous release's gzip: independent 1 MiB members from zlib's encoder (`flate2`), no
+/// member-length subfield.
+fn previous_release_gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    for block in data.chunks(1024 * 1024) {
+        let mut enc = flate2::write::GzEncoder::new(&mut out, flate2::Compression::new(6));
+        enc.write_all(block).unwrap();
+        enc.finish().unwrap();
+    }
+    out
+}
+
+/// `tool args` with `input` on standard input; its standard output.
+fn pipe_through(tool: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    assert!(out.status.success(), "{tool} {args:?} failed");
+    out.stdout
+}
+
+/// `pigz` from `CLOUDMIRROR_PIGZ` (set by `cargo xtask ci`) or `PATH`; `None` prints "skipped",
+/// except under `CI=true`, where a missing pigz fails.
+fn pigz() -> Option<String> {
+    if let Some(p) = std::env::var_os("CLOUDMIRROR_PIGZ") {
+        return Some(p.to_string_lossy().into_owned());
+    }
+    let found = std::process::Command::new("pigz")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(
+        found || std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and pigz is unavailable (apt-get install pigz, or run cargo xtask ci)"
+    );
+    if !found {
+        eprintln!("skipped: pigz is not installed");
+    }
+    found.then(|| "pigz".to_owned())
+}
+
+#[test]
+fn gzip_from_the_previous_release_gzip_and_pigz_restores_byte_identical() {
+    let s = Scratch::new();
+    let data = json_export(40_000);
+    assert!(data.len() > 2 * 1024 * 1024, "several members");
+    s.write("cloudmirror.toml", config("gzip", None));
+    let mut made = vec![
+        ("previous.json.gz", previous_release_gzip(&data)),
+        ("gzip.json.gz", pipe_through("gzip", &["-6", "-c"], &data)),
+    ];
+    if let Some(pigz) = pigz() {
+        made.push((
+            "pigz.json.gz",
+            pipe_through(&pigz, &["-6", "-p", "2", "-c"], &data),
+        ));
+    }
+    for (name, stored) in &made {
+        store_by_hand(&s, name, stored, data.len());
+        s.run(&["restore", name, "-o", "out.json"]).expect_code(0);
+        assert!(std::fs::read(s.join("out.json")).unwrap() == data, "{name}");
+        std::fs::remove_file(s.join("out.json")).unwrap();
+    }
+}
+
+#[test]
+fn a_new_backup_reads_back_with_gunzip_and_pigz_byte_identical() {
+    let s = Scratch::new();
+    let data = json_export(40_000);
+    s.write("db.json", &data);
+    for level in [1, 6, 9] {
+        s.write("cloudmirror.toml", config("gzip", Some(level)));
+        let name = format!("l{level}.json.gz");
+        s.run(&["backup", "db.json", "--name", &name])
+            .expect_code(0);
+        let stored = std::fs::read(s.join("a").join(&name)).unwrap();
+        assert!(
+            pipe_through("gzip", &["-dc"], &stored) == data,
+            "gunzip, level {level}"
+        );
+        if let Some(pigz) = pigz() {
+            assert!(
+                pipe_through(&pigz, &["-dc"], &stored) == data,
+                "pigz -d, level {level}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_member_fails_the_restore_and_leaves_no_output() {
+    let s = Scratch::new();
+    let data = json_export(40_000);
+    s.write("db.json", &data);
+    s.write("cloudmirror.toml", config("gzip", None));
+    s.run(&["backup", "db.json", "--name", "db.json.gz"])
+        .expect_code(0);
+    let path = s.join("a/db.json.gz");
+    let good = std::fs::read(&path).unwrap();
+    // One flipped byte inside the second member's deflate data, then a cut-off copy.
+    let mut flipped = good.clone();
+    let second = u32::from_le_bytes(good[16..20].try_into().unwrap()) as usize;
+    flipped[second + 500] ^= 0x40;
+    for (what, bytes) in [
+        ("flipped", flipped),
+        ("truncated", good[..good.len() - 1000].to_vec()),
+    ] {
+        std::fs::write(&path, &bytes).unwrap();
+        let out = s
+            .run(&["restore", "db.json.gz", "-o", "out.json"])
+            .expect_code(2);
+        assert!(out.stderr.contains("corrupt"), "{what}: {}", out.stderr);
+        assert!(!s.join("out.json").exists(), "{what}: output left behind");
+    }
+}

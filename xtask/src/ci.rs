@@ -126,6 +126,17 @@ fn provision_services() -> Result<(TestEnv, Vec<String>)> {
         )),
     }
 
+    match provision::pigz() {
+        Ok(path) => {
+            println!("xtask: pigz: {}", path.display());
+            env.push(("CLOUDMIRROR_PIGZ".into(), path.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => bail!("CI=true and pigz is unavailable: {why}"),
+        Err(why) => skipped.push(format!(
+            "pigz compatibility test (tests/it/compression.rs): {why}"
+        )),
+    }
+
     // The TLS test serves a self-signed certificate with `openssl s_server`; without the command
     // it says it is skipped (and fails under CI=true).
     let openssl = Command::new("openssl")

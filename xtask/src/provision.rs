@@ -190,3 +190,39 @@ pub(crate) fn wsgidav(target: &std::path::Path) -> Result<PathBuf, String> {
         Err("`pip install wsgidav==4.4.0 cheroot` failed".into())
     }
 }
+
+/// `pigz`, for the end-to-end test that `pigz -d` reads what cloudmirror writes: found on `PATH`,
+/// or installed with apt-get (Debian package `pigz`) when missing and we are root. Returns its
+/// path, or why it is unavailable.
+pub(crate) fn pigz() -> Result<PathBuf, String> {
+    let find = || {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("pigz"))
+                .find(|p| p.is_file())
+        })
+    };
+    if let Some(p) = find() {
+        return Ok(p);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        return Err("no pigz on PATH (install the `pigz` package)".into());
+    }
+    eprintln!("xtask: installing pigz (apt-get install -y pigz) for the end-to-end tests...");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "pigz"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").arg("update").status();
+        install();
+    }
+    find().ok_or_else(|| "`apt-get install -y pigz` did not put pigz on PATH".to_owned())
+}

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{dest_times, local_toml, measure, Bench, Results, MIB};
+use super::measure::measure;
+use super::report::dest_times;
+use super::{local_toml, Bench, Results, MIB};
 
 /// The bounded limit measured.
 const LIMIT: &str = "256MiB";

@@ -1,0 +1,179 @@
+//! Gzip decoding for restore: members that cloudmirror wrote (their header records their length,
+//! see [`crate::backup::compress::gzip`]) are inflated whole by libdeflate on every core and
+//! written in order; anything else (another tool's gzip, a backup from before libdeflate, or
+//! whatever follows the last recognised member) goes through the streaming `MultiGzDecoder`.
+//!
+//! Memory stays bounded: at most `2 × threads` members are in flight, and a recorded member
+//! length or size over [`MAX_MEMBER_SOURCE`] is refused before anything is allocated. A damaged
+//! stream ends in an error naming the member, never a panic; the caller's SHA-256 check over the
+//! stored bytes remains the integrity guarantee.
+
+use std::io::{self, BufRead, Read, Write};
+
+use libdeflater::Decompressor;
+
+use crate::backup::compress::gzip::{
+    member_capacity, member_length, MEMBER_HEADER, MEMBER_TRAILER,
+};
+use crate::backup::compress::pool::{BlockWork, OrderedBlocks};
+
+/// Largest member source size accepted (members are [`crate::backup::compress::GZIP_BLOCK`]
+/// bytes; the headroom lets a later release raise the block size without breaking restores).
+pub const MAX_MEMBER_SOURCE: usize = 16 * 1024 * 1024;
+
+/// Decodes the gzip stream in `reader` into `sink` on `threads` threads; returns the bytes
+/// written. Stops at the end of the last member (the caller reads and hashes anything after).
+pub fn decode(mut reader: impl BufRead, sink: &mut dyn Write, threads: usize) -> io::Result<u64> {
+    let mut blocks: Option<OrderedBlocks> = None;
+    let mut counted = CountingWriter {
+        inner: sink,
+        written: 0,
+    };
+    let mut offset = 0u64;
+    loop {
+        let mut header = [0u8; MEMBER_HEADER];
+        let got = read_up_to(&mut reader, &mut header)?;
+        let recorded = (got == MEMBER_HEADER)
+            .then(|| member_length(&header))
+            .flatten();
+        let Some(len) = recorded else {
+            if let Some(b) = &mut blocks {
+                b.finish(&mut counted)?;
+            }
+            if got == 0 && blocks.is_some() {
+                return Ok(counted.written);
+            }
+            // Not ours (or nothing at all): the streaming decoder, from this header on, exactly
+            // as restores did before.
+            let rest = io::Cursor::new(header[..got].to_vec()).chain(reader);
+            let mut dec = flate2::bufread::MultiGzDecoder::new(rest);
+            io::copy(&mut dec, &mut counted)?;
+            // Read what follows the last member too (the caller hashes every stored byte).
+            let mut tail = dec.into_inner();
+            io::copy(&mut tail, &mut io::sink())?;
+            return Ok(counted.written);
+        };
+        let seq = blocks.as_ref().map_or(0, OrderedBlocks::submitted);
+        if len < MEMBER_HEADER + MEMBER_TRAILER || len > member_capacity(MAX_MEMBER_SOURCE) {
+            return Err(corrupt(
+                seq,
+                offset,
+                &format!("its header records an impossible length of {len} bytes"),
+            ));
+        }
+        let blocks = blocks.get_or_insert_with(|| {
+            OrderedBlocks::new(threads, "gunzip", || MemberInflater { decompressor: None })
+        });
+        let mut member = blocks.buffer();
+        member.extend_from_slice(&header);
+        // Grows with the bytes actually there, so a cut-off stream allocates no more than it holds.
+        (&mut reader)
+            .take((len - MEMBER_HEADER) as u64)
+            .read_to_end(&mut member)?;
+        if member.len() < len {
+            return Err(corrupt(
+                seq,
+                offset,
+                "the stream ends inside it (truncated)",
+            ));
+        }
+        offset += len as u64;
+        blocks.submit(member, &mut counted)?;
+    }
+}
+
+/// One thread's libdeflate decompressor.
+struct MemberInflater {
+    decompressor: Option<Decompressor>,
+}
+
+impl BlockWork for MemberInflater {
+    fn run(&mut self, seq: u64, member: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        let trailer = member.len().saturating_sub(4);
+        let isize = member
+            .get(trailer..)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| corrupt_member(seq, "too short"))? as usize;
+        if isize > MAX_MEMBER_SOURCE {
+            return Err(corrupt_member(
+                seq,
+                &format!("its trailer records {isize} bytes, over the {MAX_MEMBER_SOURCE} limit"),
+            ));
+        }
+        out.clear();
+        out.resize(isize, 0);
+        let n = self
+            .decompressor
+            .get_or_insert_with(Decompressor::new)
+            .gzip_decompress(member, out)
+            .map_err(|e| {
+                corrupt_member(
+                    seq,
+                    match e {
+                        libdeflater::DecompressionError::BadData => {
+                            "bad deflate data or CRC-32 mismatch"
+                        }
+                        libdeflater::DecompressionError::InsufficientSpace => {
+                            "it inflates to more than its trailer says"
+                        }
+                    },
+                )
+            })?;
+        if n != isize {
+            return Err(corrupt_member(
+                seq,
+                "it inflates to less than its trailer says",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn corrupt(seq: u64, offset: u64, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("gzip member {seq} (at stored byte {offset}) is corrupt: {why}"),
+    )
+}
+
+fn corrupt_member(seq: u64, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("gzip member {seq} is corrupt: {why}"),
+    )
+}
+
+/// Reads until `buf` is full or the stream ends; returns how many bytes were read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Counts what is written through it.
+struct CountingWriter<'a> {
+    inner: &'a mut dyn Write,
+    written: u64,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests;
