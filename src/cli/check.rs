@@ -7,8 +7,8 @@ use std::path::Path;
 
 use chrono::Utc;
 use cloudmirror::catalog;
-use cloudmirror::destination::Destination;
 use cloudmirror::config::Config;
+use cloudmirror::destination::Destination;
 use cloudmirror::lifecycle::probe::{self, Probe};
 use cloudmirror::lifecycle::retention::{self, BackupInfo};
 use cloudmirror::ExitStatus;

@@ -1,8 +1,8 @@
 //! `status`: each destination's health as lines, `--json`, or Prometheus text.
 
 use chrono::Utc;
-use cloudmirror::destination::Destination;
 use cloudmirror::config::Config;
+use cloudmirror::destination::Destination;
 use cloudmirror::lifecycle;
 use cloudmirror::lifecycle::health::DestinationHealth;
 use cloudmirror::ExitStatus;

@@ -159,7 +159,11 @@ impl SourceIndex {
                 }
             }
             let raw = e.inner().to_string();
-            let message = format!("{}{}", redact_value(&raw), super::hint::for_serde_message(&raw));
+            let message = format!(
+                "{}{}",
+                redact_value(&raw),
+                super::hint::for_serde_message(&raw)
+            );
             if let Some(unknown) = backticked_after(&message, "unknown field `") {
                 // Some deserializers already put the unknown key at the end of the path.
                 let unknown = Seg::Key(unknown);

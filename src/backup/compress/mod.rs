@@ -16,7 +16,6 @@ use cloudmirror_contract::Digests;
 
 use crate::backup::spool::SpoolWriter;
 
-
 pub use gzip::{ParallelGzEncoder, GZIP_BLOCK};
 
 /// The level used when `[backup] level` is not set.
@@ -184,4 +183,3 @@ impl Compression {
         }
     }
 }
-
