@@ -21,6 +21,10 @@ pub(crate) struct Cli {
     /// Only these destinations (comma-separated names).
     #[arg(long, global = true, value_delimiter = ',', value_name = "NAME[,NAME]")]
     pub(crate) to: Vec<String>,
+    /// Only this job of the config's [[jobs]] (default: every job; `backup` needs it, or
+    /// --all-jobs, when there are several).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) job: Option<String>,
     /// Machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -63,6 +67,9 @@ pub(crate) enum Command {
         /// Check each stored copy right after upload (size and the provider's checksum).
         #[arg(long)]
         verify: bool,
+        /// Run every job of the config's [[jobs]] in turn.
+        #[arg(long, conflicts_with = "job")]
+        all_jobs: bool,
     },
     /// Run the backup job on `[schedule] cron`, one run at a time, until SIGTERM or Ctrl-C.
     /// The job backs up `[backup] exec` (or `[backup] source`).

@@ -2,6 +2,7 @@
 //! concurrently, then store the manifest next to each copy that landed intact.
 
 pub(crate) mod archive;
+pub mod cancel;
 pub mod compress;
 pub mod encrypt;
 mod limits;
@@ -63,6 +64,8 @@ pub struct BackupPlan {
     pub pre_restore: bool,
     /// age recipients the stored bytes are encrypted to (`[encryption]`), if any.
     pub recipients: Option<crate::backup::encrypt::Recipients>,
+    /// Cancels the run from outside (the daemon's shutdown); `None`: the run cannot be cancelled.
+    pub cancel: Option<cancel::Cancel>,
 }
 
 /// One destination's outcome.
@@ -169,7 +172,7 @@ pub async fn run_with_timeout(
     progress: &ProgressBar,
     timeout: std::time::Duration,
 ) -> Result<BackupReport, Error> {
-    let (reader, len) = plan.source.open()?;
+    let (reader, len) = plan.source.open_with(plan.cancel.as_ref())?;
     if let Some(len) = len {
         progress.set_length(len);
     }

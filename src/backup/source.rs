@@ -54,17 +54,46 @@ impl Source {
 
     /// Checks the source is usable and opens it. Errors name the path.
     pub fn open(&self) -> Result<(Box<dyn Read + Send>, Option<u64>), Error> {
+        self.open_with(None)
+    }
+
+    /// [`Source::open`] for a run that `cancel` may cancel: the reader fails once cancelled, and
+    /// an `exec` command runs in its own process group, which cancelling kills.
+    pub(crate) fn open_with(
+        &self,
+        cancel: Option<&crate::backup::cancel::Cancel>,
+    ) -> Result<(Box<dyn Read + Send>, Option<u64>), Error> {
+        let (reader, len) = self.open_source(cancel)?;
+        Ok(match cancel {
+            Some(c) => (Box::new(c.guard(reader)), len),
+            None => (reader, len),
+        })
+    }
+
+    fn open_source(
+        &self,
+        cancel: Option<&crate::backup::cancel::Cancel>,
+    ) -> Result<(Box<dyn Read + Send>, Option<u64>), Error> {
         match self {
             Source::Stdin => Ok((Box::new(io::stdin()), None)),
             Source::Exec(cmd) => {
-                let child = std::process::Command::new("sh")
+                let mut command = std::process::Command::new("sh");
+                command
                     .arg("-c")
                     .arg(cmd)
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::inherit())
+                    .stderr(std::process::Stdio::inherit());
+                if cancel.is_some() {
+                    // Its own process group, so cancelling kills whatever the shell started.
+                    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+                }
+                let child = command
                     .spawn()
                     .map_err(|e| Error::Input(format!("cannot start the --exec command: {e}")))?;
+                if let Some(c) = cancel {
+                    c.set_group(rustix::process::Pid::from_child(&child));
+                }
                 Ok((Box::new(ExecReader { child, done: false }), None))
             }
             Source::File(p) => {

@@ -56,15 +56,12 @@ pub(crate) async fn run(
         ExitStatus::from_counts(usable, probes.len())
     };
     if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "ok": status == ExitStatus::Success,
-                "read_only": read_only,
-                "config": problems,
-                "destinations": probes,
-            })
-        );
+        super::jobs::print_json(serde_json::json!({
+            "ok": status == ExitStatus::Success,
+            "read_only": read_only,
+            "config": problems,
+            "destinations": probes,
+        }));
     } else {
         print_text(&probes, &problems, read_only);
     }

@@ -21,6 +21,7 @@ mod check;
 mod daemon;
 mod docs;
 mod init;
+mod jobs;
 pub(crate) mod logging;
 mod prometheus;
 mod restore_flow;
@@ -67,37 +68,44 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
         crate::cli::logging::warning(format_args!("{w}"));
     }
     tracing::debug!(config = %config.origin, "configuration loaded");
+    jobs::run(cli, &config).await
+}
+
+/// Runs a command that needs a config, for one job's effective configuration.
+async fn run_job(cli: &Cli, config: &Config) -> Result<ExitStatus, Error> {
     match &cli.command {
-        Command::Daemon => daemon::run(cli, &config).await,
+        Command::Daemon => daemon::run(cli, config, config.all_jobs()).await,
         Command::Backup {
             source,
             exec,
             name,
             verify,
+            ..
         } => {
-            let dests = destinations::open_selected(&config, &cli.to).await?;
+            let dests = destinations::open_selected(config, &cli.to).await?;
             let opts = BackupOpts {
                 source: source.as_deref(),
                 exec: exec.as_deref(),
                 name: name.as_deref(),
                 verify: *verify,
+                cancel: None,
             };
-            backup_cmd(cli, &config, &dests, &opts).await
+            backup_cmd(cli, config, &dests, &opts).await
         }
         Command::Prune { dry_run } => {
-            let dests = destinations::open_selected(&config, &cli.to).await?;
-            Ok(prune_cmd(cli, &config, &dests, *dry_run).await)
+            let dests = destinations::open_selected(config, &cli.to).await?;
+            Ok(prune_cmd(cli, config, &dests, *dry_run).await)
         }
         Command::Status { format } => {
-            let dests = destinations::open_selected(&config, &cli.to).await?;
-            Ok(status::run(cli, &config, &dests, *format).await)
+            let dests = destinations::open_selected(config, &cli.to).await?;
+            Ok(status::run(cli, config, &dests, *format).await)
         }
         Command::Verify { name, deep } => {
-            let dests = destinations::open_selected(&config, &cli.to).await?;
+            let dests = destinations::open_selected(config, &cli.to).await?;
             verify_cmd(cli, &dests, name.as_deref(), *deep).await
         }
         Command::List => {
-            let dests = destinations::open_selected(&config, &cli.to).await?;
+            let dests = destinations::open_selected(config, &cli.to).await?;
             Ok(list_cmd(cli, &dests).await)
         }
         Command::Restore {
@@ -113,7 +121,7 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
             if let Some(path) = identity {
                 cloudmirror::backup::encrypt::use_identity_file(path)?;
             }
-            let dests = destinations::open_selected(&config, &cli.to).await?;
+            let dests = destinations::open_selected(config, &cli.to).await?;
             let args = restore_flow::RestoreArgs {
                 name,
                 from: from.as_deref(),
@@ -123,17 +131,17 @@ async fn dispatch(cli: &Cli) -> Result<ExitStatus, Error> {
                 force: *force,
                 safety_backup: *safety_backup,
             };
-            restore_flow::run(cli, &config, &dests, &args).await
+            restore_flow::run(cli, config, &dests, &args).await
         }
         Command::Init { .. } | Command::Completions { .. } | Command::Man => {
             Ok(ExitStatus::Success)
         }
         Command::Check { read_only } => {
-            let dests = destinations::open_selected(&config, &cli.to).await?;
-            Ok(check::run(cli, &config, &dests, *read_only).await)
+            let dests = destinations::open_selected(config, &cli.to).await?;
+            Ok(check::run(cli, config, &dests, *read_only).await)
         }
         Command::Delete { name } => {
-            let dests = destinations::open_selected(&config, &cli.to).await?;
+            let dests = destinations::open_selected(config, &cli.to).await?;
             delete_cmd(cli, &dests, name).await
         }
     }
@@ -160,6 +168,8 @@ struct BackupOpts<'a> {
     exec: Option<&'a str>,
     name: Option<&'a str>,
     verify: bool,
+    /// Cancels the run (the daemon's shutdown).
+    cancel: Option<&'a cloudmirror::backup::cancel::Cancel>,
 }
 
 /// `backup --verify`: checks each copy that landed; a bad one turns its destination into a failure.
@@ -232,7 +242,9 @@ fn plan_backup(config: &Config, opts: &BackupOpts<'_>) -> Result<BackupPlan, Err
         let inputs = NameInputs::for_source(source.file_name().as_deref(), Utc::now());
         template::render(template, &inputs, compression)?
     };
-    BackupPlan::from_config(config, source, name, false)
+    let mut plan = BackupPlan::from_config(config, source, name, false)?;
+    plan.cancel = opts.cancel.cloned();
+    Ok(plan)
 }
 
 async fn backup_cmd(
@@ -264,7 +276,7 @@ async fn backup_cmd(
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         v["ok"] = serde_json::Value::Bool(status == ExitStatus::Success);
         v["retention"] = serde_json::to_value(&pruned).unwrap_or_default();
-        println!("{v}");
+        jobs::print_json(v);
     } else {
         for p in &pruned {
             if !p.deleted.is_empty() {
@@ -335,10 +347,7 @@ async fn list_cmd(cli: &Cli, dests: &[Destination]) -> ExitStatus {
     let rows = catalog::summarize(&listings);
     let ok = listings.iter().filter(|l| l.error.is_none()).count();
     if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({ "destinations": listings, "backups": rows })
-        );
+        jobs::print_json(serde_json::json!({ "destinations": listings, "backups": rows }));
     } else {
         for l in &listings {
             if let Some(e) = &l.error {
@@ -385,10 +394,7 @@ async fn prune_cmd(cli: &Cli, config: &Config, dests: &[Destination], dry_run: b
     )
     .await;
     if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({ "dry_run": dry_run, "destinations": reports })
-        );
+        jobs::print_json(serde_json::json!({ "dry_run": dry_run, "destinations": reports }));
     } else {
         for r in &reports {
             println!(
@@ -457,10 +463,7 @@ async fn verify_cmd(
     }
     let ok = checks.iter().filter(|c| c.ok()).count();
     if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({ "ok": ok == checks.len(), "checks": checks })
-        );
+        jobs::print_json(serde_json::json!({ "ok": ok == checks.len(), "checks": checks }));
     } else if checks.is_empty() {
         println!("no backups to verify");
     } else {
@@ -490,9 +493,8 @@ async fn delete_cmd(cli: &Cli, dests: &[Destination], name: &str) -> Result<Exit
     let deleted = results.iter().filter(|r| r.status == "deleted").count();
     let failed = results.iter().filter(|r| r.status == "failed").count();
     if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({ "name": name, "ok": failed == 0 && deleted > 0, "destinations": results })
+        jobs::print_json(
+            serde_json::json!({ "name": name, "ok": failed == 0 && deleted > 0, "destinations": results }),
         );
     } else {
         for r in &results {

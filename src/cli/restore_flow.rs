@@ -115,7 +115,7 @@ pub(crate) async fn run(
         if let Some(s) = &safety {
             result["safety_backup"] = serde_json::to_value(s).unwrap_or_default();
         }
-        println!("{result}");
+        super::jobs::print_json(result);
     }
     Ok(ExitStatus::Success)
 }

@@ -37,9 +37,8 @@ pub(crate) async fn run(
                 v
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({ "exit_code": code, "destinations": destinations })
+        super::jobs::print_json(
+            serde_json::json!({ "exit_code": code, "destinations": destinations }),
         );
     } else {
         for h in &health {

@@ -1,8 +1,10 @@
 //! Loading `cloudmirror.toml`: discovery, `${VAR}` substitution, and errors that name file, line and field.
 
+pub mod daemon;
 pub mod destinations;
 pub mod duration;
 mod hint;
+pub mod jobs;
 pub mod named;
 pub mod plan;
 pub(crate) mod prefixed;
@@ -139,6 +141,10 @@ pub struct Config {
     pub notify: Option<crate::schedule::notify::NotifyConfig>,
     /// `[encryption]`: age recipients every backup is encrypted to.
     pub encryption: Option<crate::backup::encrypt::EncryptionConfig>,
+    /// `[daemon]`: how `daemon` runs the jobs.
+    pub daemon: daemon::DaemonConfig,
+    /// `[[jobs]]`, in file order (empty: the file is the one implicit job; see [`jobs`]).
+    pub jobs: Vec<jobs::JobConfig>,
     source: SourceIndex,
 }
 
@@ -155,6 +161,10 @@ struct RawConfig {
     schedule: Option<crate::schedule::ScheduleConfig>,
     notify: Option<crate::schedule::notify::NotifyConfig>,
     encryption: Option<crate::backup::encrypt::EncryptionConfig>,
+    #[serde(default)]
+    jobs: Vec<toml::Table>,
+    #[serde(default)]
+    daemon: daemon::DaemonConfig,
 }
 
 impl Config {
@@ -203,6 +213,11 @@ impl Config {
         let mut value: toml::Value = toml::from_str(text)
             .map_err(|e| source.error(&[], &format!("invalid TOML: {}", e.message())))?;
         substitute_env(&mut value, &mut Vec::new(), env, &source)?;
+        let top_backup = value
+            .get("backup")
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .unwrap_or_default();
         let raw: RawConfig = source.deserialize(value, &[])?;
         let mut names = BTreeSet::new();
         let mut destinations = Vec::new();
@@ -245,7 +260,18 @@ impl Config {
                 &e.to_string(),
             )
         })?;
+        let top = jobs::TopLevel {
+            destinations: destinations.iter().map(|d| d.name.as_str()).collect(),
+            health: &raw.health,
+            schedule: raw.schedule.as_ref(),
+        };
+        let jobs = jobs::parse_jobs(raw.jobs, &top_backup, &top, &source)?;
+        raw.daemon
+            .validate()
+            .map_err(|e| source.error(&[Seg::Key("daemon".into())], &format!("daemon.{e}")))?;
         Ok(Self {
+            jobs,
+            daemon: raw.daemon,
             origin,
             base_dir,
             backup: raw.backup,

@@ -37,6 +37,7 @@ impl BackupPlan {
             spool_mode: crate::backup::spool::SpoolMode::Auto,
             pre_restore,
             recipients: config.recipients()?,
+            cancel: None,
         })
     }
 }

@@ -11,6 +11,8 @@ use crate::Error;
 pub(super) enum Seg {
     Key(String),
     Index(usize),
+    /// An index into an array of named tables, shown with the name: `jobs[2] (staging-db)`.
+    Named(usize, String),
 }
 
 pub(super) fn with(at: &[Seg], key: &str) -> Vec<Seg> {
@@ -33,6 +35,13 @@ pub(super) fn path_string(path: &[Seg]) -> String {
                 s.push('[');
                 s.push_str(&i.to_string());
                 s.push(']');
+            }
+            Seg::Named(i, name) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push_str("] (");
+                s.push_str(name);
+                s.push(')');
             }
         }
     }
@@ -115,7 +124,7 @@ impl SourceIndex {
                         None => break,
                     }
                 }
-                (Seg::Index(i), Node::Tables(a)) => match a.get(*i) {
+                (Seg::Index(i) | Seg::Named(i, _), Node::Tables(a)) => match a.get(*i) {
                     Some(t) => {
                         best = t.span().map(|s| s.start).or(best);
                         Node::Table(t)

@@ -81,6 +81,19 @@ impl Schedule {
         })
     }
 
+    /// The last run time strictly before `before` (`None` when there is none), for
+    /// `[daemon] catch_up`.
+    pub fn previous_before(&self, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.tz {
+            Some(tz) => self
+                .cron
+                .find_previous_occurrence(&before.with_timezone(&tz), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+            None => self.cron.find_previous_occurrence(&before, false).ok(),
+        }
+    }
+
     /// The expression and its time zone, for logs.
     pub fn describe(&self) -> &str {
         &self.text
@@ -112,6 +125,16 @@ mod tests {
         assert_eq!(
             s.next_after(now).unwrap(),
             Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn previous_run_time_for_catch_up() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let s = schedule("0 2 * * *", None).unwrap();
+        assert_eq!(
+            s.previous_before(now),
+            Some(Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap())
         );
     }
 
