@@ -48,9 +48,12 @@ pub(super) async fn run(cli: &Cli, config: &Config) -> Result<ExitStatus, Error>
         set_current(None);
         return result;
     }
+    if is_prometheus(cli) && !cli.json {
+        return super::status::prometheus_jobs(cli, &jobs).await;
+    }
     let mut statuses = Vec::new();
     for job in &jobs {
-        if !cli.json && !is_prometheus(cli) {
+        if !cli.json {
             println!("== job {}", job.name);
         }
         set_current(Some(&job.name));

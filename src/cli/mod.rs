@@ -253,6 +253,18 @@ async fn backup_cmd(
     dests: &[Destination],
     opts: &BackupOpts<'_>,
 ) -> Result<ExitStatus, Error> {
+    backup_run(cli, config, dests, opts)
+        .await
+        .map(|(status, _)| status)
+}
+
+/// [`backup_cmd`], also returning the report (the daemon's metrics).
+async fn backup_run(
+    cli: &Cli,
+    config: &Config,
+    dests: &[Destination],
+    opts: &BackupOpts<'_>,
+) -> Result<(ExitStatus, backup::BackupReport), Error> {
     let plan = plan_backup(config, opts)?;
     let pb = progress_bar(cli);
     let timeout = config
@@ -320,7 +332,7 @@ async fn backup_cmd(
             crate::cli::logging::error(format_args!("{e}"));
         }
     }
-    Ok(status)
+    Ok((status, report))
 }
 
 /// `[notify]`: tells the webhook how the run went; a failed notification is a warning, not a failure.

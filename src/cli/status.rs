@@ -17,15 +17,10 @@ pub(crate) async fn run(
     dests: &[Destination],
     format: StatusFormat,
 ) -> ExitStatus {
-    let now = Utc::now();
-    let health = futures::future::join_all(
-        dests
-            .iter()
-            .map(|d| lifecycle::status(d, &config.health, now)),
-    )
-    .await;
+    let health = health_of(config, dests).await;
     let code = cloudmirror::lifecycle::health::exit_code(&health);
     if format == StatusFormat::Prometheus && !cli.json {
+        let health: Vec<_> = health.into_iter().map(|h| (None, h)).collect();
         // One write, so a reader never sees half a file even without the temp-file rename.
         print!("{}", super::prometheus::render(&health));
     } else if cli.json {
@@ -50,6 +45,39 @@ pub(crate) async fn run(
         1 => ExitStatus::Partial,
         _ => ExitStatus::Failure,
     }
+}
+
+/// Every destination's health under the config's `[health]` thresholds.
+pub(crate) async fn health_of(config: &Config, dests: &[Destination]) -> Vec<DestinationHealth> {
+    let now = Utc::now();
+    futures::future::join_all(
+        dests
+            .iter()
+            .map(|d| lifecycle::status(d, &config.health, now)),
+    )
+    .await
+}
+
+/// `status --format prometheus` over several jobs: one exposition, each series labelled with its
+/// job; the exit code is the worst job's.
+pub(crate) async fn prometheus_jobs(
+    cli: &Cli,
+    jobs: &[cloudmirror::config::jobs::Job],
+) -> Result<ExitStatus, cloudmirror::Error> {
+    let mut all = Vec::new();
+    for job in jobs {
+        let dests = cloudmirror::config::destinations::open_selected(&job.config, &cli.to).await?;
+        for h in health_of(&job.config, &dests).await {
+            all.push((Some(job.name.clone()), h));
+        }
+    }
+    let health: Vec<DestinationHealth> = all.iter().map(|(_, h)| h.clone()).collect();
+    print!("{}", super::prometheus::render(&all));
+    Ok(match cloudmirror::lifecycle::health::exit_code(&health) {
+        0 => ExitStatus::Success,
+        1 => ExitStatus::Partial,
+        _ => ExitStatus::Failure,
+    })
 }
 
 /// Why the destination could not be listed (`health` words it as an `unreachable: ...` or

@@ -35,6 +35,7 @@ mod jobs;
 mod lifecycle;
 mod limits;
 mod memory;
+mod metrics;
 mod monitoring;
 mod postgres;
 mod restore_into;

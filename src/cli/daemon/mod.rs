@@ -5,7 +5,11 @@
 //! get `[daemon] shutdown_grace`, then are cancelled (the source's process group killed, uploads
 //! abandoned and cleaned up, the spool removed) through the backup's own failure path.
 
+mod listen;
+mod metrics;
 mod signal;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cloudmirror::backup::cancel::Cancel;
@@ -19,7 +23,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::{watch, Semaphore};
 
-use super::{backup_cmd, BackupOpts};
+use super::{backup_run, BackupOpts};
 use crate::cli::logging::info;
 use crate::Cli;
 
@@ -41,30 +45,31 @@ type Finished = (usize, u64, Option<ExitStatus>);
 pub(super) async fn run(cli: &Cli, config: &Config, jobs: Vec<Job>) -> Result<ExitStatus, Error> {
     let mut scheduled = prepare(cli, config, jobs).await?;
     let settings = &config.daemon;
+    let metrics = start_metrics(cli, settings.listen, &scheduled).await?;
     let stop = signal::stop_signal()?;
-    for s in &scheduled {
-        info(format_args!(
-            "cloudmirror daemon: running the backup job{} on {}",
-            s.label,
-            s.schedule.describe()
-        ));
-    }
     let semaphore = Semaphore::new(settings.max_parallel);
     let mut runs = FuturesUnordered::new();
     let mut cancels: Vec<(u64, Cancel)> = Vec::new();
     let mut started = 0u64;
+    let context = RunContext {
+        cli,
+        semaphore: &semaphore,
+        stop: stop.clone(),
+        metrics: metrics.as_deref(),
+    };
     let mut start = |s: &mut Scheduled, index: usize, cancels: &mut Vec<(u64, Cancel)>| {
         started += 1;
         s.running = true;
+        if let Some(m) = context.metrics {
+            m.set_running(&s.job.name, true);
+        }
         let cancel = Cancel::new();
         cancels.push((started, cancel.clone()));
         one_run(
-            cli,
+            context.clone(),
             s.job.clone(),
             s.label.clone(),
             (index, started),
-            &semaphore,
-            stop.clone(),
             cancel,
         )
     };
@@ -130,6 +135,31 @@ pub(super) async fn run(cli: &Cli, config: &Config, jobs: Vec<Job>) -> Result<Ex
         "cloudmirror daemon: stopped after {finished_runs} run(s)"
     ));
     Ok(ExitStatus::Success)
+}
+
+/// `[daemon] listen`: binds (a taken port is a startup error), lists every job's destinations
+/// once, and serves `/metrics` and `/healthz`.
+async fn start_metrics(
+    cli: &Cli,
+    listen: Option<std::net::SocketAddr>,
+    scheduled: &[Scheduled],
+) -> Result<Option<Arc<metrics::Metrics>>, Error> {
+    Ok(match listen {
+        None => None,
+        Some(addr) => {
+            let listener = listen::bind(addr).await?;
+            let metrics = Arc::new(metrics::Metrics::new());
+            for s in scheduled {
+                metrics.set_running(&s.job.name, false);
+                metrics.refresh(cli, &s.job).await;
+            }
+            listen::serve(listener, metrics.clone());
+            info(format_args!(
+                "cloudmirror daemon: serving /metrics and /healthz on http://{addr}"
+            ));
+            Some(metrics)
+        }
+    })
 }
 
 /// After the signal: waits for the runs under way up to `grace`, then cancels the rest and waits
@@ -207,6 +237,10 @@ async fn prepare(cli: &Cli, config: &Config, jobs: Vec<Job>) -> Result<Vec<Sched
         } else {
             format!(" (job {})", job.name)
         };
+        info(format_args!(
+            "cloudmirror daemon: running the backup job{label} on {}",
+            schedule.describe()
+        ));
         scheduled.push(Scheduled {
             job,
             schedule,
@@ -244,24 +278,52 @@ async fn missed(cli: &Cli, s: &Scheduled) -> bool {
     newest.is_none_or(|t| t < due)
 }
 
+/// What every run shares.
+#[derive(Clone)]
+struct RunContext<'a> {
+    cli: &'a Cli,
+    semaphore: &'a Semaphore,
+    stop: watch::Receiver<bool>,
+    metrics: Option<&'a metrics::Metrics>,
+}
+
 /// One run of a job: waits for a `max_parallel` slot, then backs up (unless the daemon is
-/// stopping by then).
+/// stopping by then), then updates the metrics.
 async fn one_run(
-    cli: &Cli,
+    context: RunContext<'_>,
     job: Job,
     label: String,
     (index, id): (usize, u64),
-    semaphore: &Semaphore,
-    stop: watch::Receiver<bool>,
     cancel: Cancel,
 ) -> Finished {
+    let RunContext {
+        cli,
+        semaphore,
+        stop,
+        metrics,
+    } = context;
+    let done = |status: Option<ExitStatus>| {
+        if let Some(m) = metrics {
+            m.set_running(&job.name, false);
+        }
+        (index, id, status)
+    };
     let Ok(_permit) = semaphore.acquire().await else {
-        return (index, id, None);
+        return done(None);
     };
     if *stop.borrow() {
-        return (index, id, None);
+        return done(None);
     }
     info(format_args!("cloudmirror daemon: run {id} started{label}"));
+    let began = std::time::Instant::now();
+    let mut report = None;
+    let dest_names: Vec<String> = job
+        .config
+        .destinations
+        .iter()
+        .filter(|d| cli.to.is_empty() || cli.to.contains(&d.name))
+        .map(|d| d.name.clone())
+        .collect();
     let status = match destinations::open_selected(&job.config, &cli.to).await {
         Ok(dests) => {
             let opts = BackupOpts {
@@ -271,8 +333,11 @@ async fn one_run(
                 verify: false,
                 cancel: Some(&cancel),
             };
-            match backup_cmd(cli, &job.config, &dests, &opts).await {
-                Ok(status) => status,
+            match backup_run(cli, &job.config, &dests, &opts).await {
+                Ok((status, r)) => {
+                    report = Some(r);
+                    status
+                }
                 Err(e) => {
                     crate::cli::logging::error(format_args!("{e}"));
                     ExitStatus::Failure
@@ -288,5 +353,14 @@ async fn one_run(
         "cloudmirror daemon: run {id}{label} finished with exit code {}",
         status.code()
     ));
-    (index, id, Some(status))
+    if let Some(m) = metrics {
+        m.record_run(
+            &job,
+            &dest_names,
+            report.as_ref(),
+            began.elapsed().as_secs_f64(),
+        );
+        m.refresh(cli, &job).await;
+    }
+    done(Some(status))
 }
