@@ -312,3 +312,71 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::config::ConfigOrigin;
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::parse(
+            text,
+            ConfigOrigin::File("cm.toml".into()),
+            PathBuf::from("/etc/cm"),
+            &|_| None,
+        )
+    }
+
+    const BASE: &str = "[backup]\nspool_dir = \"/spool\"\ncompress = \"zstd\"\n\
+                        [retention]\nkeep_last = 9\n[schedule]\ncron = \"0 1 * * *\"\ntimezone = \"Europe/Berlin\"\n\
+                        [[destinations]]\nname = \"a\"\ntype = \"local\"\npath = \"x\"\nprefix = \"daily\"\n\
+                        [[destinations]]\nname = \"b\"\ntype = \"local\"\npath = \"y\"\n";
+
+    #[test]
+    fn without_jobs_the_file_is_the_implicit_job_unchanged() {
+        let c = parse(BASE).unwrap();
+        assert!(!c.has_jobs());
+        let jobs = c.all_jobs();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].name, DEFAULT_JOB);
+        assert_eq!(jobs[0].config.destinations[0].prefix.as_str(), "daily/");
+        assert_eq!(jobs[0].config.destinations[1].prefix.as_str(), "");
+    }
+
+    #[test]
+    fn a_job_overrides_backup_keys_and_replaces_retention() {
+        let c = parse(&format!(
+            "{BASE}[[jobs]]\nname = \"pg\"\nschedule = \"0 3 * * *\"\ndestinations = [\"a\"]\n\
+             [jobs.backup]\nexec = \"pg_dump\"\ncompress = \"gzip\"\n[jobs.retention]\nkeep_daily = 7\n\
+             [[jobs]]\nname = \"files\"\nprefix = \"up/{{job}}\"\n"
+        ))
+        .unwrap();
+        let pg = c.job("pg").unwrap().config;
+        assert_eq!(pg.backup.exec.as_deref(), Some("pg_dump"));
+        assert_eq!(
+            pg.backup.compress,
+            crate::backup::compress::Compression::Gzip
+        );
+        assert_eq!(
+            pg.backup.spool_dir,
+            Some(PathBuf::from("/spool")),
+            "inherited"
+        );
+        assert_eq!(pg.destinations.len(), 1);
+        assert_eq!(pg.destinations[0].prefix.as_str(), "daily/pg/");
+        assert_eq!(pg.retention_of("a").and_then(|r| r.keep_daily), Some(7));
+        assert_eq!(pg.retention_of("a").and_then(|r| r.keep_last), None);
+        let schedule = pg.schedule.unwrap();
+        assert_eq!(schedule.cron, "0 3 * * *");
+        assert_eq!(schedule.timezone.as_deref(), Some("Europe/Berlin"));
+        let files = c.job("files").unwrap().config;
+        assert_eq!(files.destinations.len(), 2);
+        assert_eq!(files.destinations[1].prefix.as_str(), "up/files/");
+        assert_eq!(files.retention_of("b").and_then(|r| r.keep_last), Some(9));
+        assert_eq!(files.schedule.unwrap().cron, "0 1 * * *");
+        let err = c.job("nope").unwrap_err().to_string();
+        assert!(err.contains("pg, files"), "{err}");
+    }
+}

@@ -144,6 +144,17 @@ fn job_selection_and_output_grouped_by_job() {
         std::fs::read(s.join("out.txt")).unwrap(),
         std::fs::read(s.join("uploads.txt")).unwrap()
     );
+    // A backup named without --job is found in the job that holds it.
+    let prod = listed_names(
+        &s.run(&["list", "--job", "prod-db", "--json"])
+            .expect_code(0),
+    );
+    s.run(&["restore", &prod[0], "-o", "prod-out.txt"])
+        .expect_code(0);
+    assert_eq!(
+        std::fs::read(s.join("prod-out.txt")).unwrap(),
+        std::fs::read(s.join("prod.txt")).unwrap()
+    );
 }
 
 #[test]

@@ -164,8 +164,7 @@ fn healthz_flips_to_503_when_a_destination_stops_accepting_backups() {
     );
     let _daemon = start(&s);
     wait_until("/healthz 200 after a run", Duration::from_mins(1), || {
-        s.join("store-b/db").is_dir()
-            && matches!(request(port, "GET", "/healthz"), Some((200, _)))
+        s.join("store-b/db").is_dir() && matches!(request(port, "GET", "/healthz"), Some((200, _)))
     });
     // Turn `b` off: its folder becomes a file, so it can neither store nor list.
     std::fs::remove_dir_all(s.join("store-b")).unwrap();
