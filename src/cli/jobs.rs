@@ -42,14 +42,15 @@ pub(super) async fn run(cli: &Cli, config: &Config) -> Result<ExitStatus, Error>
             .map_err(|_| Error::Usage("the implicit job is a single job".into()))?;
         return super::run_job(cli, &job.config).await;
     }
+    if is_prometheus(cli) && !cli.json {
+        // One exposition for every selected job, each series labelled with its job.
+        return super::status::prometheus_jobs(cli, &jobs).await;
+    }
     if let [job] = jobs.as_slice() {
         set_current(Some(&job.name));
         let result = super::run_job(cli, &job.config).await;
         set_current(None);
         return result;
-    }
-    if is_prometheus(cli) && !cli.json {
-        return super::status::prometheus_jobs(cli, &jobs).await;
     }
     let mut statuses = Vec::new();
     for job in &jobs {

@@ -248,3 +248,41 @@ fn readme_single_job_config_works_unchanged() {
     s.run(&["list", "--to", "local", "--job", "default"])
         .expect_code(0);
 }
+
+#[test]
+fn status_prometheus_is_one_exposition_labelled_by_job() {
+    let s = two_jobs();
+    s.run(&["backup", "--all-jobs"]).expect_code(0);
+    let run = s.run(&["status", "--format", "prometheus"]).expect_code(0);
+    assert_eq!(
+        run.stdout
+            .matches("# TYPE cloudmirror_backups gauge\n")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    let scrape =
+        prometheus_parse::Scrape::parse(run.stdout.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let mut series: Vec<(String, String)> = scrape
+        .samples
+        .iter()
+        .filter(|x| x.metric == "cloudmirror_backups")
+        .map(|x| {
+            (
+                x.labels.get("backup_job").unwrap_or("").to_owned(),
+                x.labels.get("destination").unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    series.sort();
+    let pair = |j: &str, d: &str| (j.to_owned(), d.to_owned());
+    assert_eq!(
+        series,
+        vec![
+            pair("prod-db", "local"),
+            pair("prod-db", "second"),
+            pair("uploads", "local")
+        ]
+    );
+}

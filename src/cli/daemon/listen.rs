@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 
 use super::metrics::Metrics;
 
-/// The OpenMetrics content type `prometheus-client`'s text is served as.
+/// The OpenMetrics content type `prometheus-client`'s text is served as (OpenMetrics 1.0,
+/// "Overall Structure": <https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md#overall-structure>;
+/// its text ends with `# EOF`). Prometheus asks for it in its scrape `Accept` header.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Binds the listener before the first run, so a taken port is a startup error.
