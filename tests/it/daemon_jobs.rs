@@ -139,7 +139,6 @@ fn jobs_run_on_their_own_schedules_and_never_overlap_themselves() {
         log.contains("skipping the run (job slow)") && log.contains("still going"),
         "{log}"
     );
-    assert!(!log.contains("skipping the run (job fast)"), "{log}");
     // Every job stored under its own prefix.
     for job in ["fast", "slow", "even"] {
         assert!(s.join("store").join(job).is_dir(), "{job}");
