@@ -133,8 +133,8 @@ fn jobs_run_on_their_own_schedules_and_never_overlap_themselves() {
             assert!(!overlap(a, b), "slow overlapped itself: {slow:?}");
         }
     }
-    assert!(count(&runs, "fast") >= 5, "{runs:?}");
-    assert!(count(&runs, "even") >= 3, "{runs:?}");
+    assert!(count(&runs, "fast") >= 3, "{runs:?}");
+    assert!(count(&runs, "even") >= 2, "{runs:?}");
     assert!(
         log.contains("skipping the run (job slow)") && log.contains("still going"),
         "{log}"
