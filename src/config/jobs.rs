@@ -144,7 +144,37 @@ pub(super) fn parse_jobs(
             health,
         });
     }
+    check_apart(&jobs, source)?;
     Ok(jobs)
+}
+
+/// Refuses two jobs that share a destination when one's prefix contains the other's: listings
+/// are recursive, so they would list, restore and prune each other's backups.
+fn check_apart(jobs: &[JobConfig], source: &SourceIndex) -> Result<(), Error> {
+    let shares = |a: &JobConfig, b: &JobConfig| match (&a.destinations, &b.destinations) {
+        (Some(x), Some(y)) => x.iter().any(|d| y.contains(d)),
+        _ => true,
+    };
+    for (i, later) in jobs.iter().enumerate() {
+        for earlier in &jobs[..i] {
+            let (p, q) = (earlier.prefix.as_str(), later.prefix.as_str());
+            if shares(earlier, later) && (p.starts_with(q) || q.starts_with(p)) {
+                let at = [
+                    Seg::Key("jobs".into()),
+                    Seg::Named(later.index, later.name.clone()),
+                    Seg::Key("prefix".into()),
+                ];
+                return Err(source.error(
+                    &at,
+                    &format!(
+                        "jobs[{}] ({}).prefix: {q:?} and job {:?}'s prefix {p:?} overlap, so the jobs would see and prune each other's backups (the default \"{{job}}/\" keeps them apart)",
+                        later.index, later.name, earlier.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A job's `[jobs.retention]`, `[jobs.health]` and `schedule`, validated (health and schedule
@@ -378,5 +408,30 @@ mod tests {
         assert_eq!(files.schedule.unwrap().cron, "0 1 * * *");
         let err = c.job("nope").unwrap_err().to_string();
         assert!(err.contains("pg, files"), "{err}");
+    }
+
+    #[test]
+    fn overlapping_prefixes_on_a_shared_destination_are_refused() {
+        let two = |first: &str, second: &str| {
+            parse(&format!(
+                "{BASE}[[jobs]]\nname = \"one\"\n{first}\n[[jobs]]\nname = \"two\"\n{second}\n"
+            ))
+        };
+        let err = two("prefix = \"\"", "").unwrap_err().to_string();
+        assert!(
+            err.contains("jobs[1] (two).prefix:") && err.contains("overlap"),
+            "{err}"
+        );
+        let err = two("prefix = \"db/\"", "prefix = \"db/two\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("overlap"), "{err}");
+        // Apart, or on different destinations: fine.
+        two("prefix = \"db-one\"", "prefix = \"db-two\"").unwrap();
+        two(
+            "prefix = \"\"\ndestinations = [\"a\"]",
+            "destinations = [\"b\"]",
+        )
+        .unwrap();
     }
 }
