@@ -150,6 +150,7 @@ impl Sshd {
         for pid in descendants(child.id()) {
             if Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
             {
