@@ -45,6 +45,11 @@ const TEMPLATES: &[Template] = &[
         table: "[[destinations]]\nname = \"webdav\"\ntype = \"webdav\"\nurl = \"https://cloud.example.com/remote.php/dav/files/alice/backups/\"   # change me; must exist\nuser = \"alice\"                            # change me\npassword = \"${WEBDAV_PASSWORD}\"\n",
         vars: &["WEBDAV_PASSWORD"],
     },
+    Template {
+        kind: "sftp",
+        table: "[[destinations]]\nname = \"sftp\"\ntype = \"sftp\"\nhost = \"nas.example.com\"                 # change me\n# port = 22                                 # a Hetzner Storage Box serves SFTP on 23\nuser = \"backup\"                           # change me\npath = \"backups\"                          # must exist; relative to the login folder or absolute\nprivate_key = \"~/.ssh/id_ed25519\"         # or password = \"${SFTP_PASSWORD}\"\n# known_hosts = \"~/.ssh/known_hosts\"      # add the host first: ssh-keyscan -p 22 nas.example.com >> ~/.ssh/known_hosts\n",
+        vars: &[],
+    },
 ];
 
 const HEADER: &str = "# cloudmirror configuration (written by `cloudmirror init`).\n\

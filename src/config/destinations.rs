@@ -125,6 +125,24 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
                 cloudmirror_webdav::WebdavStore::new_with_retry(c, retry).await,
             )?
         }
+        "sftp" => {
+            let mut c: cloudmirror_sftp::SftpConfig = config.adapter_settings(dest)?;
+            // `~/...` is the adapter's (home folder); other relative paths follow the config file.
+            let resolve = |k: std::path::PathBuf| {
+                if k.starts_with("~") {
+                    k
+                } else {
+                    config.resolve_path(&k)
+                }
+            };
+            c.private_key = c.private_key.map(resolve);
+            c.known_hosts = c.known_hosts.map(resolve);
+            opened(
+                config,
+                dest,
+                cloudmirror_sftp::SftpStore::new_with_retry(c, retry).await,
+            )?
+        }
         other => {
             return Err(config.destination_error(
                 dest,

@@ -1,13 +1,29 @@
 //! The binary against every provider's fake at once: one backup mirrored to local + S3 + Dropbox +
-//! Drive + Supabase, listed, verified and restored from each, byte-identical.
+//! Drive + Supabase (+ a real OpenSSH `sshd` for SFTP), listed, verified and restored from each,
+//! byte-identical.
 
 use cloudmirror_fakes::gdrive::RequestKind;
 use cloudmirror_fakes::s3::S3Op;
+use cloudmirror_sftp::testserver::Sshd;
 
 use crate::common::{json_export, Scratch};
 use crate::fakes::Fakes as Clouds;
 
 const ALL: [&str; 5] = ["local", "s3", "dropbox", "drive", "supabase"];
+
+/// A real `sshd` for the SFTP destination, or `None` (printing why) when it is not installed;
+/// under `CI=true` a missing server is a failure.
+fn sftp_server(test: &str) -> Option<Sshd> {
+    let Some(binary) = Sshd::find() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "sshd not found and CI=true: `cargo xtask ci` installs it (openssh-server)"
+        );
+        println!("{test}: the SFTP destination is skipped: sshd not found");
+        return None;
+    };
+    Some(Sshd::start(binary).unwrap_or_else(|e| panic!("{test}: starting sshd: {e}")))
+}
 
 /// A JSON-lines export whose rows carry a random 256-bit hex token (as session ids and hashes
 /// do), so it compresses only to about a third: 150 000 rows are about 7 MiB gzipped.
@@ -54,10 +70,18 @@ fn chunked_config(clouds: &Clouds) -> String {
 }
 
 #[test]
-fn mirrors_to_five_destinations_and_restores_from_each() {
+fn mirrors_to_every_destination_type_and_restores_from_each() {
     let clouds = Clouds::start();
+    let sshd = sftp_server("mirrors_to_every_destination_type_and_restores_from_each");
     let s = Scratch::new();
-    s.write("cloudmirror.toml", chunked_config(&clouds));
+    let mut config = chunked_config(&clouds);
+    let mut all = ALL.to_vec();
+    if let Some(sshd) = &sshd {
+        config.push('\n');
+        config.push_str(&sshd.destination_toml("sftp"));
+        all.push("sftp");
+    }
+    s.write("cloudmirror.toml", config);
     let data = export_with_tokens(300_000);
     s.write("db.json", &data);
     let run = s
@@ -107,9 +131,17 @@ fn mirrors_to_five_destinations_and_restores_from_each() {
     }
     let list = s.run(&["list", "--json"]).expect_code(0).json();
     assert_eq!(list["backups"][0]["name"], "daily/db.json.gz");
-    assert_eq!(list["backups"][0]["destinations"], serde_json::json!(ALL));
+    assert_eq!(list["backups"][0]["destinations"], serde_json::json!(all));
+    // SFTP keeps no checksum: a plain verify re-hashes that copy, and says so.
+    let verify = s.run(&["verify", "--json"]).expect_code(0).json();
+    for c in verify["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "ok", "{c}");
+        if c["destination"] == "sftp" {
+            assert_eq!(c["method"], "deep sha256", "{c}");
+        }
+    }
     s.run(&["verify", "--deep"]).expect_code(0);
-    for dest in ALL {
+    for dest in all {
         let out = format!("restored-{dest}.json");
         s.run(&["restore", "daily/db.json.gz", "--from", dest, "-o", &out])
             .expect_code(0);

@@ -101,4 +101,10 @@ fn init_with_a_local_folder_passes_check_and_bad_types_are_named() {
         let text = std::fs::read_to_string(s.join(&file)).unwrap();
         assert!(text.contains("\"${"), "{kind}: a ${{VAR}} secret:\n{text}");
     }
+    // SFTP logs in with a key file by default; its template says how to record the host key.
+    s.run(&["init", "--with", "sftp", "--path", "sftp.toml"])
+        .expect_code(0);
+    let text = std::fs::read_to_string(s.join("sftp.toml")).unwrap();
+    assert!(text.contains("type = \"sftp\""), "{text}");
+    assert!(text.contains("ssh-keyscan"), "{text}");
 }

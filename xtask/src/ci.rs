@@ -113,6 +113,19 @@ fn provision_services() -> Result<(TestEnv, Vec<String>)> {
         )),
     }
 
+    match provision::sshd() {
+        Ok(path) => {
+            println!("xtask: sshd: {}", path.display());
+            env.push(("CLOUDMIRROR_SSHD".into(), path.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and the SFTP test server is unavailable: {why}")
+        }
+        Err(why) => skipped.push(format!(
+            "SFTP real-server tests (crates/cloudmirror-sftp/tests/real_server.rs): {why}"
+        )),
+    }
+
     match provision::postgres() {
         Ok(bin) => {
             println!("xtask: PostgreSQL: {}", bin.display());

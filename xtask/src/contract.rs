@@ -60,9 +60,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         for provider in &providers {
             let env = |name: &str| std::env::var(name).ok();
             let settings = match &fakes {
-                Some(f) => {
-                    LiveSettings::Table(f.destination_toml(provider, provider, scratch.path()))
-                }
+                Some(f) => f.settings(provider, provider, scratch.path()),
                 None if *provider == "local" => LiveSettings::Table(format!(
                     "[[destinations]]\nname = \"local\"\ntype = \"local\"\npath = {:?}\n",
                     scratch.path().join("live-local").display().to_string()

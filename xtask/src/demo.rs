@@ -1,5 +1,5 @@
-//! `cargo xtask demo`: a realistic JSON database export mirrored to a local folder and four faked
-//! clouds in one run, then listed, verified, and restored from each destination, byte for byte.
+//! `cargo xtask demo`: a realistic JSON database export mirrored to a local folder, four faked
+//! clouds and (where `sshd` is installed) a real SFTP server in one run, then listed, verified, and restored from each destination, byte for byte.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,8 +9,6 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::targets::Fakes;
-
-const DESTINATIONS: [&str; 5] = ["local", "s3", "dropbox", "drive", "supabase"];
 
 pub(crate) fn run(_args: &[String]) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -56,8 +54,12 @@ pub(crate) fn run(_args: &[String]) -> Result<()> {
             std::fs::Permissions::from_mode(0o600),
         )?;
     }
+    let sftp = match &fakes.sftp {
+        Ok(_) => " and a real OpenSSH sshd (SFTP)".to_owned(),
+        Err(why) => format!(" (SFTP skipped: {why})"),
+    };
     println!(
-        "demo: fakes of S3, Dropbox, Google Drive and Supabase listen on 127.0.0.1; config in {}\n",
+        "demo: fakes of S3, Dropbox, Google Drive and Supabase{sftp} listen on 127.0.0.1; config in {}\n",
         dir.join("cloudmirror.toml").display()
     );
 
@@ -90,7 +92,7 @@ pub(crate) fn run(_args: &[String]) -> Result<()> {
     cm(&["verify", "--deep"])?;
     let want = hex::encode(Sha256::digest(&original));
     let mut summary = String::new();
-    for dest in DESTINATIONS {
+    for (_, dest) in fakes.destinations() {
         let out = format!("restored-from-{dest}.json");
         cm(&["restore", &name, "--from", dest, "-o", &out, "--yes"])?;
         let got = hex::encode(Sha256::digest(std::fs::read(dir.join(&out))?));

@@ -1,6 +1,6 @@
 //! Installs what tests need (a loopback S3 server, the postgres server programs) when it is missing, and says what was skipped.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The S3 server the real-server tests start: `s3s-fs` from crates.io (the newest release needs a
@@ -225,4 +225,56 @@ pub(crate) fn pigz() -> Result<PathBuf, String> {
         install();
     }
     find().ok_or_else(|| "`apt-get install -y pigz` did not put pigz on PATH".to_owned())
+}
+
+/// The SFTP server the real-server tests start: OpenSSH's `sshd` (env `CLOUDMIRROR_SSHD`, else
+/// `/usr/sbin/sshd`), installed with apt-get (Debian package `openssh-server`, which also brings
+/// `ssh-keygen`) when missing and we are root. The tests start their own unprivileged instance on
+/// 127.0.0.1 with generated keys; nothing is started here (the package's own service is not
+/// started by an install without an init system, and the tests never use it). Returns its path.
+pub(crate) fn sshd() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("CLOUDMIRROR_SSHD").map(PathBuf::from) {
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("CLOUDMIRROR_SSHD={} is not a file", p.display()))
+        };
+    }
+    let default = PathBuf::from("/usr/sbin/sshd");
+    let ready = |p: &PathBuf| p.is_file() && Path::new("/usr/bin/ssh-keygen").is_file();
+    if ready(&default) {
+        return Ok(default);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        return Err(
+            "no /usr/sbin/sshd (install the `openssh-server` package, or set CLOUDMIRROR_SSHD)"
+                .into(),
+        );
+    }
+    eprintln!(
+        "xtask: installing OpenSSH (apt-get install -y openssh-server) for the SFTP tests..."
+    );
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "openssh-server"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").arg("update").status();
+        install();
+    }
+    if ready(&default) {
+        Ok(default)
+    } else {
+        Err(
+            "`apt-get install -y openssh-server` did not provide /usr/sbin/sshd and ssh-keygen"
+                .into(),
+        )
+    }
 }
