@@ -45,6 +45,11 @@ const TEMPLATES: &[Template] = &[
         table: "[[destinations]]\nname = \"webdav\"\ntype = \"webdav\"\nurl = \"https://cloud.example.com/remote.php/dav/files/alice/backups/\"   # change me; must exist\nuser = \"alice\"                            # change me\npassword = \"${WEBDAV_PASSWORD}\"\n",
         vars: &["WEBDAV_PASSWORD"],
     },
+    Template {
+        kind: "azure",
+        table: "[[destinations]]\nname = \"azure\"\ntype = \"azure\"\naccount = \"myaccount\"                  # change me\ncontainer = \"backups\"                   # must exist\naccess_key = \"${AZURE_STORAGE_KEY}\"     # or sas_token = \"${AZURE_SAS_TOKEN}\"\n# endpoint = \"http://127.0.0.1:10000/devstoreaccount1\"   # Azurite, sovereign clouds\n",
+        vars: &["AZURE_STORAGE_KEY"],
+    },
 ];
 
 const HEADER: &str = "# cloudmirror configuration (written by `cloudmirror init`).\n\

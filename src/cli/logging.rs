@@ -56,6 +56,7 @@ const OURS: &[&str] = &[
     "cloudmirror_gdrive",
     "cloudmirror_supabase",
     "cloudmirror_webdav",
+    "cloudmirror_azure",
 ];
 
 /// Third-party targets capped at `warn` whatever the verbosity or `CLOUDMIRROR_LOG` asks (at the

@@ -41,7 +41,9 @@ pub(crate) const CONFIG_ENV: &str = "CLOUDMIRROR_CONFIG";
 pub(crate) const DEFAULT_FILE: &str = "cloudmirror.toml";
 
 /// Destination types cloudmirror knows.
-pub const DESTINATION_TYPES: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase", "webdav"];
+pub const DESTINATION_TYPES: &[&str] = &[
+    "local", "s3", "dropbox", "gdrive", "supabase", "webdav", "azure",
+];
 
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -179,12 +179,19 @@ fn hint(step: &str, kind: &str, error: ErrorKind) -> String {
             "the user may not do this in the folder (check user, password and the share's \
              permissions): {what_fails}"
         ),
+        (ErrorKind::Unauthorized, "azure") => format!(
+            "the key or SAS may not do this in the container (a SAS needs the read, add, \
+             create, write, delete and list permissions and must not have expired): {what_fails}"
+        ),
         (ErrorKind::Unauthorized, _) => format!("no permission: {what_fails}"),
         (ErrorKind::NotFound, "s3") => "the bucket does not exist: check bucket and region".into(),
         (ErrorKind::NotFound, "supabase") => {
             "the bucket does not exist: create it or fix bucket".into()
         }
         (ErrorKind::NotFound, "webdav") => "the folder does not exist: create it or fix url".into(),
+        (ErrorKind::NotFound, "azure") => {
+            "the container does not exist: create it or fix container".into()
+        }
         (ErrorKind::NotFound, _) => "the folder does not exist: create it or fix the path".into(),
         (ErrorKind::Transient, _) => "unreachable: check the endpoint and the network".into(),
         (ErrorKind::QuotaExceeded, _) => "the destination is full".into(),

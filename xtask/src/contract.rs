@@ -60,6 +60,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         for provider in &providers {
             let env = |name: &str| std::env::var(name).ok();
             let settings = match &fakes {
+                Some(f) if *provider == "azure" => match &f.azurite {
+                    Ok(_) => {
+                        LiveSettings::Table(f.destination_toml(provider, provider, scratch.path()))
+                    }
+                    Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+                        LiveSettings::Incomplete(format!("CI=true: {why}"))
+                    }
+                    Err(why) => LiveSettings::Unset(why.clone()),
+                },
                 Some(f) => {
                     LiveSettings::Table(f.destination_toml(provider, provider, scratch.path()))
                 }

@@ -8,20 +8,24 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context, Result};
 use cloudmirror::config::destinations;
 use cloudmirror::config::{Config, ConfigOrigin};
+use cloudmirror_azure::testserver::{Azurite, ACCOUNT, CONTAINER, KEY};
 use cloudmirror_contract::Store;
 use cloudmirror_fakes::{
     dropbox::FakeDropbox, gdrive::FakeGdrive, s3::FakeS3, supabase::FakeSupabase,
 };
 
 /// Every provider, in table order.
-pub(crate) const PROVIDERS: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase"];
+pub(crate) const PROVIDERS: &[&str] = &["local", "s3", "dropbox", "gdrive", "supabase", "azure"];
 
-/// The four provider fakes, running on the caller's tokio runtime until dropped.
+/// The four provider fakes, running on the caller's tokio runtime until dropped, and a real
+/// Azure Blob service (Azurite) where it is installed.
 pub(crate) struct Fakes {
     pub(crate) s3: FakeS3,
     pub(crate) dropbox: FakeDropbox,
     pub(crate) gdrive: FakeGdrive,
     pub(crate) supabase: FakeSupabase,
+    /// Azurite on 127.0.0.1 (stopped on drop), or why it is not running.
+    pub(crate) azurite: std::result::Result<Azurite, String>,
 }
 
 impl Fakes {
@@ -33,11 +37,18 @@ impl Fakes {
             FakeGdrive::start(),
             FakeSupabase::start()
         );
+        let azurite = match Azurite::find() {
+            Some(binary) => Azurite::start(&binary)
+                .await
+                .map_err(|e| format!("Azurite did not start: {e}")),
+            None => Err("Azurite is not installed (`cargo xtask ci` installs it)".to_owned()),
+        };
         Self {
             s3,
             dropbox,
             gdrive,
             supabase,
+            azurite,
         }
     }
 
@@ -48,6 +59,14 @@ impl Fakes {
             "dropbox" => self.dropbox.destination_toml(name),
             "gdrive" => self.gdrive.destination_toml(name),
             "supabase" => self.supabase.destination_toml(name),
+            // The emulator's well-known key is public (Microsoft documents it).
+            "azure" => match &self.azurite {
+                Ok(server) => format!(
+                    "[[destinations]]\nname = \"{name}\"\ntype = \"azure\"\naccount = \"{ACCOUNT}\"\ncontainer = \"{CONTAINER}\"\naccess_key = \"{KEY}\"\nendpoint = \"{}\"\n",
+                    Azurite::endpoint_on(server.port())
+                ),
+                Err(_) => String::new(),
+            },
             _ => format!(
                 "[[destinations]]\nname = \"{name}\"\ntype = \"local\"\npath = {:?}\n",
                 dir.join(name).display().to_string()
@@ -66,7 +85,11 @@ impl Fakes {
             ("dropbox", "dropbox"),
             ("gdrive", "drive"),
             ("supabase", "supabase"),
+            ("azure", "azure"),
         ] {
+            if provider == "azure" && self.azurite.is_err() {
+                continue;
+            }
             out.push_str(&self.destination_toml(provider, name, dir));
             out.push('\n');
         }
@@ -97,6 +120,13 @@ fn live_settings(provider: &str) -> &'static [(&'static str, &'static str, bool)
             ("service_account_json", "SERVICE_ACCOUNT_JSON", true),
             ("shared_drive_id", "SHARED_DRIVE_ID", false),
             ("subject", "SUBJECT", false),
+        ],
+        "azure" => &[
+            ("account", "ACCOUNT", true),
+            ("container", "CONTAINER", true),
+            ("access_key", "ACCESS_KEY", false),
+            ("sas_token", "SAS_TOKEN", false),
+            ("endpoint", "ENDPOINT", false),
         ],
         "supabase" => &[
             ("url", "URL", true),
