@@ -9,16 +9,55 @@ use cloudmirror_azure::testserver::{Azurite, ACCOUNT, CONTAINER, KEY};
 
 use crate::common::{json_export, skip, Scratch};
 
-#[test]
-fn mirrors_one_backup_to_local_and_azure_and_restores_from_each() {
+/// Starts Azurite, or says why not (a failure under `CI=true`).
+fn start_azurite() -> Option<(tokio::runtime::Runtime, Azurite)> {
     let Some(binary) = Azurite::find() else {
         skip("azurite-blob not found (run `cargo xtask ci`, which installs it)");
-        return;
+        return None;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt
         .block_on(Azurite::start(&binary))
         .unwrap_or_else(|e| panic!("starting Azurite: {e}"));
+    Some((rt, server))
+}
+
+#[test]
+fn a_wrong_access_key_is_one_line_naming_the_destination_and_never_printed() {
+    let Some((_rt, server)) = start_azurite() else {
+        return;
+    };
+    let s = Scratch::new();
+    let wrong = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=";
+    s.write(
+        "cloudmirror.toml",
+        format!(
+            "[[destinations]]\nname = \"blob\"\ntype = \"azure\"\naccount = \"{ACCOUNT}\"\n\
+             container = \"{CONTAINER}\"\naccess_key = \"{wrong}\"\nendpoint = \"{}\"\n",
+            Azurite::endpoint_on(server.port())
+        ),
+    );
+    let run = s.run(&["list", "--to", "blob"]).expect_code(2);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning: cannot list blob: azure: "))
+        .unwrap_or_else(|| panic!("no error line naming the destination in:\n{}", run.stderr));
+    assert!(line.contains("HTTP 403"), "{line}");
+    assert!(line.contains("`access_key`"), "{line}");
+    assert!(!run.stderr.contains(wrong) && !run.stdout.contains(wrong));
+    let run = s.run(&["check"]);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("blob"), "{all}");
+    assert!(!all.contains(wrong), "{all}");
+    assert_ne!(run.code, 0, "{all}");
+}
+
+#[test]
+fn mirrors_one_backup_to_local_and_azure_and_restores_from_each() {
+    let Some((_rt, server)) = start_azurite() else {
+        return;
+    };
     let s = Scratch::new();
     // Small blocks, so the backup crosses several Put Block requests before the commit.
     s.write(

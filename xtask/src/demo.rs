@@ -42,7 +42,7 @@ pub(crate) fn run(_args: &[String]) -> Result<()> {
     let fakes = rt.block_on(Fakes::start());
     let mut destinations = DESTINATIONS.to_vec();
     match &fakes.azurite {
-        Ok(_) => destinations.push("azure"),
+        Ok(_) => destinations.push("azure"), // Azurite: a real Azure Blob service
         Err(why) => println!("demo: no Azure destination: {why}"),
     }
     std::fs::write(

@@ -125,7 +125,11 @@ pub(crate) async fn page(
     if let Some(m) = marker {
         call = call.query("marker", m);
     }
-    let what = format!("listing {prefix:?}");
+    let what = if prefix.is_empty() {
+        "listing the container".to_owned()
+    } else {
+        format!("listing {prefix:?}")
+    };
     let (_, body) = client.send_read(&what, &call).await?;
     parse_page(&body).map_err(|e| {
         error(
