@@ -285,7 +285,7 @@ fn string_to_sign(r: &Request<'_>) -> String {
 }
 
 /// `Base64(HMAC-SHA256(Base64Decode(key), UTF8(string_to_sign)))`.
-fn sign(key: &str, string_to_sign: &str) -> Result<String, Error> {
+pub(crate) fn sign(key: &str, string_to_sign: &str) -> Result<String, Error> {
     let key = BASE64
         .decode(key.trim())
         .map_err(|_| error(ErrorKind::InvalidInput, "access_key is not base64"))?;

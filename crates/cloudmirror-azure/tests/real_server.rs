@@ -292,3 +292,27 @@ async fn names_with_spaces_and_non_ascii_round_trip() {
     }
     assert!(store.list_all(&Prefix::root()).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sas_token_authorizes_every_operation() {
+    let Some(server) = start_server("a_sas_token_authorizes_every_operation").await else {
+        return;
+    };
+    let store = AzureStore::new_with_retry(small_blocks(server.sas_config()), RetryPolicy::fast())
+        .await
+        .unwrap_or_else(|e| panic!("opening with a SAS: {e}\nserver log:\n{}", server.log()));
+    let key = Key::parse("sas/Résumé 1.gz").unwrap();
+    let d = data(8, 200_000);
+    let meta = store.upload_bytes(&key, d.clone()).await.unwrap();
+    assert_eq!(meta.checksum, Some(Checksum::Md5(md5_hex(&d))));
+    let listed = store
+        .list_all(&Prefix::parse("sas/").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].checksum, meta.checksum);
+    assert_eq!(store.download_bytes(&key).await.unwrap(), d);
+    store.delete(&key).await.unwrap();
+    store.delete(&key).await.unwrap();
+    assert!(store.head(&key).await.unwrap().is_none());
+}
