@@ -143,7 +143,8 @@ pub(crate) enum Command {
     /// Write a commented starter config (secrets as ${VAR} references, mode 0600); never
     /// overwrites a file.
     Init {
-        /// Destination types, one destination each: local, s3, dropbox, gdrive, supabase, webdav.
+        /// Destination types, one destination each: local, s3, dropbox, gdrive, supabase, webdav,
+        /// azure.
         #[arg(
             long,
             value_delimiter = ',',

@@ -26,8 +26,8 @@ pub struct Manifest {
     pub original_size: u64,
     /// SHA-256 of the stored bytes (hex).
     pub sha256: String,
-    /// MD5 of the stored bytes (hex), to compare with Google Drive's checksum; empty (and left out
-    /// of the file) when the backup went to no Drive destination.
+    /// MD5 of the stored bytes (hex), to compare with Google Drive's and Azure's checksum; empty
+    /// (and left out of the file) when the backup went to no Drive or Azure destination.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub md5: String,
     /// Dropbox content hash of the stored bytes (hex), to compare with Dropbox's; empty (and left

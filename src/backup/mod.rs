@@ -154,12 +154,14 @@ pub async fn run(
 }
 
 /// The digests a backup to `destinations` records: SHA-256 always (restore and `verify --deep`
-/// check it), MD5 only for Google Drive and Dropbox's content hash only for Dropbox, the providers
+/// check it), MD5 only for Google Drive and Azure and Dropbox's content hash only for Dropbox, the providers
 /// that report them (`verify` compares). MD5 alone costs about 1.5 CPU seconds per GiB stored.
 pub(crate) fn digests_for(destinations: &[Destination]) -> DigestSet {
     DigestSet {
         sha256: true,
-        md5: destinations.iter().any(|d| d.kind == "gdrive"),
+        md5: destinations
+            .iter()
+            .any(|d| matches!(d.kind.as_str(), "gdrive" | "azure")),
         dropbox: destinations.iter().any(|d| d.kind == "dropbox"),
     }
 }

@@ -50,6 +50,11 @@ const TEMPLATES: &[Template] = &[
         table: "[[destinations]]\nname = \"sftp\"\ntype = \"sftp\"\nhost = \"nas.example.com\"                 # change me\n# port = 22                                 # a Hetzner Storage Box serves SFTP on 23\nuser = \"backup\"                           # change me\npath = \"backups\"                          # must exist; relative to the login folder or absolute\nprivate_key = \"~/.ssh/id_ed25519\"         # or password = \"${SFTP_PASSWORD}\"\n# known_hosts = \"~/.ssh/known_hosts\"      # add the host first: ssh-keyscan -p 22 nas.example.com >> ~/.ssh/known_hosts\n",
         vars: &[],
     },
+    Template {
+        kind: "azure",
+        table: "[[destinations]]\nname = \"azure\"\ntype = \"azure\"\naccount = \"myaccount\"                  # change me\ncontainer = \"backups\"                   # must exist\naccess_key = \"${AZURE_STORAGE_KEY}\"     # or sas_token = \"${AZURE_SAS_TOKEN}\"\n# endpoint = \"http://127.0.0.1:10000/devstoreaccount1\"   # Azurite, sovereign clouds\n",
+        vars: &["AZURE_STORAGE_KEY"],
+    },
 ];
 
 const HEADER: &str = "# cloudmirror configuration (written by `cloudmirror init`).\n\

@@ -57,6 +57,7 @@ const OURS: &[&str] = &[
     "cloudmirror_supabase",
     "cloudmirror_webdav",
     "cloudmirror_sftp",
+    "cloudmirror_azure",
 ];
 
 /// Third-party targets capped at `warn` whatever the verbosity or `CLOUDMIRROR_LOG` asks (at the

@@ -143,6 +143,14 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
                 cloudmirror_sftp::SftpStore::new_with_retry(c, retry).await,
             )?
         }
+        "azure" => {
+            let c: cloudmirror_azure::AzureConfig = config.adapter_settings(dest)?;
+            opened(
+                config,
+                dest,
+                cloudmirror_azure::AzureStore::new_with_retry(c, retry).await,
+            )?
+        }
         other => {
             return Err(config.destination_error(
                 dest,

@@ -44,7 +44,7 @@ pub(crate) const DEFAULT_FILE: &str = "cloudmirror.toml";
 
 /// Destination types cloudmirror knows.
 pub const DESTINATION_TYPES: &[&str] = &[
-    "local", "s3", "dropbox", "gdrive", "supabase", "webdav", "sftp",
+    "local", "s3", "dropbox", "gdrive", "supabase", "webdav", "sftp", "azure",
 ];
 
 /// Where the configuration came from.

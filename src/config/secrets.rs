@@ -3,9 +3,11 @@
 
 /// Keys whose values are credentials, in any destination type.
 pub(crate) const SECRET_KEYS: &[&str] = &[
+    "access_key",
     "app_secret",
     "password",
     "refresh_token",
+    "sas_token",
     "secret_access_key",
     "session_token",
     "service_role_key",
@@ -129,12 +131,19 @@ session_token = ""
 name = "c"
 type = "supabase"
 service_role_key = "pre-${KEY}"
+
+[[destinations]]
+name = "d"
+type = "azure"
+access_key = "a2V5"
+sas_token = "${SAS}"
 "#;
         assert_eq!(
             literal_secret_fields(text),
             vec![
                 "destinations[0].refresh_token".to_owned(),
-                "destinations[2].service_role_key".to_owned()
+                "destinations[2].service_role_key".to_owned(),
+                "destinations[3].access_key".to_owned()
             ]
         );
         assert!(literal_secret_fields("not [ toml").is_empty());

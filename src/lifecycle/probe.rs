@@ -183,6 +183,10 @@ fn hint(step: &str, kind: &str, error: ErrorKind) -> String {
             "the user may not do this in the folder (check user, the key or password, and the \
              folder's owner and permissions): {what_fails}"
         ),
+        (ErrorKind::Unauthorized, "azure") => format!(
+            "the key or SAS may not do this in the container (a SAS needs the read, add, \
+             create, write, delete and list permissions and must not have expired): {what_fails}"
+        ),
         (ErrorKind::Unauthorized, _) => format!("no permission: {what_fails}"),
         (ErrorKind::NotFound, "s3") => "the bucket does not exist: check bucket and region".into(),
         (ErrorKind::NotFound, "supabase") => {
@@ -190,6 +194,9 @@ fn hint(step: &str, kind: &str, error: ErrorKind) -> String {
         }
         (ErrorKind::NotFound, "webdav") => "the folder does not exist: create it or fix url".into(),
         (ErrorKind::NotFound, "sftp") => "the folder does not exist: create it or fix path".into(),
+        (ErrorKind::NotFound, "azure") => {
+            "the container does not exist: create it or fix container".into()
+        }
         (ErrorKind::NotFound, _) => "the folder does not exist: create it or fix the path".into(),
         (ErrorKind::Transient, _) => "unreachable: check the endpoint and the network".into(),
         (ErrorKind::QuotaExceeded, _) => "the destination is full".into(),

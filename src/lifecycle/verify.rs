@@ -1,5 +1,5 @@
 //! `verify`: does each destination still hold what the manifest says? The fast check compares the
-//! listed size and the provider's own checksum (S3 SHA-256, Dropbox content hash, Drive MD5) with the
+//! listed size and the provider's own checksum (S3 SHA-256, Dropbox content hash, Drive and Azure MD5) with the
 //! manifest; stores that keep no checksum (a local folder) are re-hashed, as is everything with `--deep`.
 
 use cloudmirror_contract::{Checksum, DigestSet, Hashes, Key, StoreExt};

@@ -6,15 +6,16 @@
 use crate::common::{Run, Scratch};
 use crate::fakes::Fakes;
 
-const ADAPTERS: [(&str, &str); 5] = [
+const ADAPTERS: [(&str, &str); 6] = [
     ("s3", "s3"),
     ("dropbox", "dropbox"),
     ("drive", "gdrive"),
     ("supabase", "supabase"),
     ("dav", "webdav"),
+    ("blob", "azure"),
 ];
 
-/// Every destination of `Fakes::config` plus a WebDAV one, all pointing at `base` (a closed port
+/// Every destination of `Fakes::config` plus a WebDAV and an Azure one, all pointing at `base` (a closed port
 /// or an unknown host), with a one-second retry budget.
 fn config_towards(fakes: &Fakes, base: &str) -> String {
     let mut c = fakes.config();
@@ -28,7 +29,7 @@ fn config_towards(fakes: &Fakes, base: &str) -> String {
     }
     c = c.replace("retry_for = \"5s\"", "retry_for = \"1s\"");
     format!(
-        "{c}\n[[destinations]]\nname = \"dav\"\ntype = \"webdav\"\nurl = \"{base}/dav/\"\nuser = \"u\"\npassword = \"p\"\nretry_for = \"1s\"\n"
+        "{c}\n[[destinations]]\nname = \"dav\"\ntype = \"webdav\"\nurl = \"{base}/dav/\"\nuser = \"u\"\npassword = \"p\"\nretry_for = \"1s\"\n\n[[destinations]]\nname = \"blob\"\ntype = \"azure\"\naccount = \"devstoreaccount1\"\ncontainer = \"backups\"\naccess_key = \"a2V5\"\nendpoint = \"{base}/devstoreaccount1\"\nretry_for = \"1s\"\n"
     )
 }
 

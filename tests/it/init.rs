@@ -94,7 +94,7 @@ fn init_with_a_local_folder_passes_check_and_bad_types_are_named() {
         run.stderr
     );
     assert!(!s.join("x.toml").exists());
-    for kind in ["gdrive", "supabase", "webdav"] {
+    for kind in ["gdrive", "supabase", "webdav", "azure"] {
         let file = format!("{kind}.toml");
         s.run(&["init", "--with", kind, "--path", &file])
             .expect_code(0);

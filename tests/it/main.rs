@@ -16,6 +16,7 @@
 
 mod common;
 
+mod azure;
 mod backup_restore;
 mod bad_input;
 mod check;

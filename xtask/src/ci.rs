@@ -126,6 +126,19 @@ fn provision_services() -> Result<(TestEnv, Vec<String>)> {
         )),
     }
 
+    match provision::azurite(&target) {
+        Ok(path) => {
+            println!("xtask: azurite: {}", path.display());
+            env.push(("CLOUDMIRROR_AZURITE".into(), path.display().to_string()));
+        }
+        Err(why) if provision::under_ci() => {
+            bail!("CI=true and the Azure test server (Azurite) is unavailable: {why}")
+        }
+        Err(why) => skipped.push(format!(
+            "Azure real-server tests (crates/cloudmirror-azure/tests/real_server.rs): {why}"
+        )),
+    }
+
     match provision::postgres() {
         Ok(bin) => {
             println!("xtask: PostgreSQL: {}", bin.display());

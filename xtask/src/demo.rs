@@ -1,5 +1,5 @@
 //! `cargo xtask demo`: a realistic JSON database export mirrored to a local folder, four faked
-//! clouds and (where `sshd` is installed) a real SFTP server in one run, then listed, verified, and restored from each destination, byte for byte.
+//! clouds and, where installed, a real SFTP server (`sshd`) and a real Azure Blob service (Azurite) in one run, then listed, verified, and restored from each destination, byte for byte.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,9 @@ pub(crate) fn run(_args: &[String]) -> Result<()> {
         .enable_all()
         .build()?;
     let fakes = rt.block_on(Fakes::start());
+    if let Err(why) = &fakes.azurite {
+        println!("demo: no Azure destination: {why}");
+    }
     std::fs::write(
         dir.join("cloudmirror.toml"),
         format!(

@@ -191,6 +191,48 @@ pub(crate) fn wsgidav(target: &std::path::Path) -> Result<PathBuf, String> {
     }
 }
 
+/// The Azurite version `cargo xtask ci` installs.
+const AZURITE_VERSION: &str = "3.35.0";
+
+/// The Azure Blob Storage emulator the real-server tests start: Microsoft's Azurite (npm package
+/// `azurite`), installed with `npm install --prefix target/azurite` (never committed). Returns the
+/// path of its `azurite-blob` program, or why it is unavailable. Nothing is started here: each test
+/// starts its own server on 127.0.0.1 with a temporary `--location` and stops it.
+pub(crate) fn azurite(target: &std::path::Path) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("CLOUDMIRROR_AZURITE").map(PathBuf::from) {
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let target = std::path::absolute(target)
+        .map_err(|e| format!("cannot resolve {}: {e}", target.display()))?;
+    let prefix = target.join("azurite");
+    let program = prefix
+        .join("node_modules")
+        .join(".bin")
+        .join("azurite-blob");
+    if works(&program) {
+        return Ok(program);
+    }
+    eprintln!(
+        "xtask: installing azurite {AZURITE_VERSION} into {} (the Azure Blob Storage test server)...",
+        prefix.display()
+    );
+    let npm = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(&prefix)
+        .arg(format!("azurite@{AZURITE_VERSION}"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if npm && works(&program) {
+        Ok(program)
+    } else {
+        Err(format!(
+            "`npm install azurite@{AZURITE_VERSION}` failed (install Node.js and npm)"
+        ))
+    }
+}
+
 /// `pigz`, for the end-to-end test that `pigz -d` reads what cloudmirror writes: found on `PATH`,
 /// or installed with apt-get (Debian package `pigz`) when missing and we are root. Returns its
 /// path, or why it is unavailable.
