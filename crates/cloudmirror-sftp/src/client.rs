@@ -165,6 +165,7 @@ impl Client {
             keepalive_interval: Some(Duration::from_secs(15)),
             keepalive_max: 3,
             nodelay: true,
+            preferred: preferred_for(s),
             ..Default::default()
         });
         let verifier = Verifier {
@@ -216,6 +217,25 @@ impl Client {
             id,
         })
     }
+}
+
+/// russh's default algorithms, with the host key types `known_hosts` records for this host first,
+/// as OpenSSH's `ssh` orders them: a host recorded only with, say, its ECDSA key is then asked
+/// for that key and not refused for offering an unrecorded Ed25519 one.
+fn preferred_for(s: &Settings) -> russh::Preferred {
+    let mut preferred = russh::Preferred::default();
+    let recorded: Vec<russh::keys::Algorithm> =
+        russh::keys::known_hosts::known_host_keys_path(&s.host, s.port, &s.known_hosts)
+            .map(|keys| keys.iter().map(|(_, k)| k.algorithm()).collect())
+            .unwrap_or_default();
+    if !recorded.is_empty() {
+        let mut order = preferred.key.to_vec();
+        // Stable: recorded types first, each group in russh's order (RSA matches any hash).
+        let rsa = |a: &russh::keys::Algorithm| matches!(a, russh::keys::Algorithm::Rsa { .. });
+        order.sort_by_key(|a| !recorded.iter().any(|r| r == a || (rsa(r) && rsa(a))));
+        preferred.key = order.into();
+    }
+    preferred
 }
 
 /// Public key authentication first (when `private_key` is set), then the password.

@@ -332,6 +332,32 @@ async fn unknown_and_changed_host_keys_are_refused_with_the_fingerprint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_recorded_with_another_key_type_is_asked_for_that_one() {
+    let Some(server) = start_server("a_host_recorded_with_another_key_type_is_asked_for_that_one")
+    else {
+        return;
+    };
+    // Only the ECDSA key is recorded; the server offers Ed25519 too, which russh prefers.
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known_hosts");
+    std::fs::write(
+        &known,
+        format!(
+            "[127.0.0.1]:{} {}",
+            server.port(),
+            server.host_ecdsa_public_key().trim()
+        ),
+    )
+    .unwrap();
+    let mut c = server.config();
+    c.known_hosts = Some(known);
+    let store = open(c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert!(store.list_all(&Prefix::root()).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_onto_a_folder_fails_and_its_temporary_file_is_removed() {
     let Some(server) =
         start_server("an_upload_onto_a_folder_fails_and_its_temporary_file_is_removed")
