@@ -84,6 +84,10 @@ fn rename_request(from: &str, to: &str) -> Vec<u8> {
     out
 }
 
+/// An open file handle and the id of the connection it belongs to (a handle dies with its
+/// connection, so after a reconnect the file is opened again).
+pub(crate) type OpenFile = Arc<std::sync::Mutex<Option<(u64, String)>>>;
+
 /// The shared state behind every clone of a [`Client`].
 #[derive(Debug)]
 struct Inner {
@@ -147,6 +151,20 @@ impl Client {
         let conn = Arc::new(self.connect().await?);
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// Closes the handle in `file` if its connection is still the current one (a handle of a
+    /// dropped connection is gone with it). Best effort: a failure is logged.
+    pub(crate) async fn close(&self, file: &OpenFile) {
+        let Some((id, handle)) = file.lock().ok().and_then(|mut f| f.take()) else {
+            return;
+        };
+        let current = self.inner.conn.lock().await.clone();
+        if let Some(conn) = current.filter(|c| c.id == id) {
+            if let Err(e) = conn.sftp.close(handle).await {
+                tracing::warn!(backend = crate::error::BACKEND, "closing a file: {e}");
+            }
+        }
     }
 
     /// Drops `conn` if it is still the current connection.

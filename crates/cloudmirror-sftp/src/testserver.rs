@@ -167,6 +167,25 @@ impl Sshd {
         killed
     }
 
+    /// The files the server's processes hold open (from `/proc/<pid>/fd`), e.g. to see that a
+    /// client closed its handles.
+    pub fn open_files(&self) -> Vec<PathBuf> {
+        let Some(child) = &self.child else {
+            return Vec::new();
+        };
+        descendants(child.id())
+            .into_iter()
+            .flat_map(|pid| {
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Kills the server (every open connection drops); its files stay.
     pub fn stop(&mut self) {
         if self.child.is_some() {

@@ -358,6 +358,37 @@ async fn a_host_recorded_with_another_key_type_is_asked_for_that_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_downloads_close_their_files() {
+    let Some(server) = start_server("uploads_and_downloads_close_their_files") else {
+        return;
+    };
+    let store = store_for(&server).await;
+    let key = Key::parse("a/b.gz").unwrap();
+    let d = data(4, 100_000);
+    store.upload_bytes(&key, d.clone()).await.unwrap();
+    assert_eq!(store.download_bytes(&key).await.unwrap(), d);
+    // The connection stays open (the store lives on), but no handle on the file does.
+    let target = server.folder().join("a/b.gz");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut open = server.open_files();
+    while open.iter().any(|p| p.starts_with(server.folder()))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        open = server.open_files();
+    }
+    assert!(
+        !open.iter().any(|p| p.starts_with(server.folder())),
+        "{} is still open: {open:?}",
+        target.display()
+    );
+    assert!(
+        !open.is_empty(),
+        "the connection's process is there: {open:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_onto_a_folder_fails_and_its_temporary_file_is_removed() {
     let Some(server) =
         start_server("an_upload_onto_a_folder_fails_and_its_temporary_file_is_removed")
