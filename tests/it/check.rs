@@ -201,3 +201,46 @@ fn config_problems_are_exit_2_naming_the_setting() {
     );
     s.run(&["check"]).expect_code(0);
 }
+
+#[test]
+fn check_passes_on_sftp_and_an_unknown_host_fails_with_its_fingerprint() {
+    let Some(sshd) = crate::clouds::sftp_server(
+        "check_passes_on_sftp_and_an_unknown_host_fails_with_its_fingerprint",
+    ) else {
+        return;
+    };
+    let s = Scratch::new();
+    let table = sshd.destination_toml("nas");
+    s.write("cloudmirror.toml", &table);
+    let run = s.run(&["check"]).expect_code(0);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("ok ") && l.contains(" nas ")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        std::fs::read_dir(sshd.folder()).unwrap().next().is_none(),
+        "the probe was deleted"
+    );
+    // A known_hosts without this server (relative to the config file): refused before logging in.
+    s.write("other_hosts", "");
+    let config: String = table
+        .lines()
+        .map(|l| {
+            if l.starts_with("known_hosts") {
+                "known_hosts = \"other_hosts\"\n".to_owned()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    s.write("cloudmirror.toml", config);
+    let run = s.run(&["check"]).expect_code(2);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(all.contains("nas"), "{all}");
+    assert!(all.contains("unknown host"), "{all}");
+    assert!(all.contains("SHA256:"), "{all}");
+    assert!(all.contains("ssh-keyscan"), "{all}");
+}

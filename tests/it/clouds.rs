@@ -13,7 +13,7 @@ const ALL: [&str; 5] = ["local", "s3", "dropbox", "drive", "supabase"];
 
 /// A real `sshd` for the SFTP destination, or `None` (printing why) when it is not installed;
 /// under `CI=true` a missing server is a failure.
-fn sftp_server(test: &str) -> Option<Sshd> {
+pub(crate) fn sftp_server(test: &str) -> Option<Sshd> {
     let Some(binary) = Sshd::find() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),

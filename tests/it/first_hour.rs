@@ -281,10 +281,21 @@ fn a_misspelt_key_or_type_gets_a_did_you_mean_hint() {
         "{}",
         run.stderr
     );
-    // Nothing close: no guess.
+    // Plain FTP is not supported; SFTP is the near miss.
     s.write(
         "cloudmirror.toml",
         "[[destinations]]\nname = \"d\"\ntype = \"ftp\"\n",
+    );
+    let run = s.run(&["list"]).expect_code(2);
+    assert!(
+        run.stderr.contains("(did you mean `sftp`?)"),
+        "{}",
+        run.stderr
+    );
+    // Nothing close: no guess.
+    s.write(
+        "cloudmirror.toml",
+        "[[destinations]]\nname = \"d\"\ntype = \"floppy\"\n",
     );
     let run = s.run(&["list"]).expect_code(2);
     assert!(!run.stderr.contains("did you mean"), "{}", run.stderr);

@@ -12,7 +12,9 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// Every target in `fuzz/Cargo.toml`.
-const TARGETS: &[&str] = &["config", "gunzip", "dropbox", "gdrive", "supabase", "s3"];
+const TARGETS: &[&str] = &[
+    "config", "gunzip", "dropbox", "gdrive", "supabase", "s3", "azure",
+];
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut seconds: u64 = 30;

@@ -41,6 +41,16 @@ pub mod testserver;
 pub use config::AzureConfig;
 pub use store::AzureStore;
 
+/// Fuzzing entry point, not API: maps an error answer the way every request does. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_parse_error(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> cloudmirror_contract::Error {
+    error::parse_error(status, headers, body)
+}
+
 /// Fuzzing entry point, not API: parses a List Blobs answer the way listings do. Must never panic.
 #[doc(hidden)]
 pub fn fuzz_parse_list_blobs(body: &[u8]) -> usize {

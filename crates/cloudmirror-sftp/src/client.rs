@@ -84,6 +84,10 @@ fn rename_request(from: &str, to: &str) -> Vec<u8> {
     out
 }
 
+/// An open file handle and the id of the connection it belongs to (a handle dies with its
+/// connection, so after a reconnect the file is opened again).
+pub(crate) type OpenFile = Arc<std::sync::Mutex<Option<(u64, String)>>>;
+
 /// The shared state behind every clone of a [`Client`].
 #[derive(Debug)]
 struct Inner {
@@ -149,6 +153,20 @@ impl Client {
         Ok(conn)
     }
 
+    /// Closes the handle in `file` if its connection is still the current one (a handle of a
+    /// dropped connection is gone with it). Best effort: a failure is logged.
+    pub(crate) async fn close(&self, file: &OpenFile) {
+        let Some((id, handle)) = file.lock().ok().and_then(|mut f| f.take()) else {
+            return;
+        };
+        let current = self.inner.conn.lock().await.clone();
+        if let Some(conn) = current.filter(|c| c.id == id) {
+            if let Err(e) = conn.sftp.close(handle).await {
+                tracing::warn!(backend = crate::error::BACKEND, "closing a file: {e}");
+            }
+        }
+    }
+
     /// Drops `conn` if it is still the current connection.
     pub(crate) async fn forget(&self, conn: &Arc<Conn>) {
         let mut slot = self.inner.conn.lock().await;
@@ -165,6 +183,7 @@ impl Client {
             keepalive_interval: Some(Duration::from_secs(15)),
             keepalive_max: 3,
             nodelay: true,
+            preferred: preferred_for(s),
             ..Default::default()
         });
         let verifier = Verifier {
@@ -216,6 +235,25 @@ impl Client {
             id,
         })
     }
+}
+
+/// russh's default algorithms, with the host key types `known_hosts` records for this host first,
+/// as OpenSSH's `ssh` orders them: a host recorded only with, say, its ECDSA key is then asked
+/// for that key and not refused for offering an unrecorded Ed25519 one.
+fn preferred_for(s: &Settings) -> russh::Preferred {
+    let mut preferred = russh::Preferred::default();
+    let recorded: Vec<russh::keys::Algorithm> =
+        russh::keys::known_hosts::known_host_keys_path(&s.host, s.port, &s.known_hosts)
+            .map(|keys| keys.iter().map(|(_, k)| k.algorithm()).collect())
+            .unwrap_or_default();
+    if !recorded.is_empty() {
+        let mut order = preferred.key.to_vec();
+        // Stable: recorded types first, each group in russh's order (RSA matches any hash).
+        let rsa = |a: &russh::keys::Algorithm| matches!(a, russh::keys::Algorithm::Rsa { .. });
+        order.sort_by_key(|a| !recorded.iter().any(|r| r == a || (rsa(r) && rsa(a))));
+        preferred.key = order.into();
+    }
+    preferred
 }
 
 /// Public key authentication first (when `private_key` is set), then the password.

@@ -11,7 +11,7 @@ use cloudmirror_contract::{
 use futures::stream::{self, StreamExt};
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
-use crate::client::{Client, Conn};
+use crate::client::{Client, Conn, OpenFile};
 use crate::error::{error, is_eof, is_no_such_file, sftp_error, BACKEND};
 use crate::list::stat;
 use crate::{list, upload, SftpConfig};
@@ -118,6 +118,7 @@ impl Store for SftpStore {
                     })
                     .await?;
                 if data.is_empty() {
+                    client.close(&file).await;
                     return Ok(None);
                 }
                 let next = offset + data.len() as u64;
@@ -143,9 +144,6 @@ impl Store for SftpStore {
             .await
     }
 }
-
-/// An open read handle and the connection it belongs to.
-type OpenFile = Arc<Mutex<Option<(u64, String)>>>;
 
 /// The read handle of `path` on `conn`, opening it (again) after a reconnect.
 async fn open(conn: &Conn, file: &OpenFile, path: &str) -> Result<String> {

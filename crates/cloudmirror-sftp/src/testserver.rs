@@ -1,6 +1,6 @@
 //! A real SFTP server for tests and the demo (feature `testserver`, never in a release build):
 //! OpenSSH's `sshd` (Debian `openssh-server`) as the current user on a free port of 127.0.0.1,
-//! with its own `sshd_config`, a generated host key and user key (`ssh-keygen`), and a
+//! with its own `sshd_config`, generated host keys (Ed25519, ECDSA) and user key (`ssh-keygen`), and a
 //! `known_hosts` file for the client, all in a temporary folder.
 //!
 //! The program comes from `CLOUDMIRROR_SSHD`, `/usr/sbin/sshd` or `PATH`.
@@ -57,8 +57,9 @@ impl Sshd {
         let d = dir.path();
         std::fs::create_dir_all(d.join("root").join(FOLDER))?;
         for key in ["host_ed25519", "id_ed25519", "stranger_ed25519"] {
-            keygen(&d.join(key))?;
+            keygen(&d.join(key), "ed25519")?;
         }
+        keygen(&d.join("host_ecdsa"), "ecdsa")?;
         std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys"))?;
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
@@ -125,9 +126,15 @@ impl Sshd {
         self.dir.path().join("known_hosts")
     }
 
-    /// The server's host public key, as a `known_hosts` line's key part.
+    /// The server's Ed25519 host public key, as a `known_hosts` line's key part.
     pub fn host_public_key(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("host_ed25519.pub")).unwrap_or_default()
+    }
+
+    /// The server's second (ECDSA) host public key; the generated `known_hosts` records only the
+    /// Ed25519 one.
+    pub fn host_ecdsa_public_key(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("host_ecdsa.pub")).unwrap_or_default()
     }
 
     /// The store's folder on disk.
@@ -158,6 +165,25 @@ impl Sshd {
             }
         }
         killed
+    }
+
+    /// The files the server's processes hold open (from `/proc/<pid>/fd`), e.g. to see that a
+    /// client closed its handles.
+    pub fn open_files(&self) -> Vec<PathBuf> {
+        let Some(child) = &self.child else {
+            return Vec::new();
+        };
+        descendants(child.id())
+            .into_iter()
+            .flat_map(|pid| {
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Kills the server (every open connection drops); its files stay.
@@ -231,19 +257,10 @@ fn is_root() -> bool {
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
-/// `ssh-keygen -t ed25519` without a passphrase.
-fn keygen(path: &Path) -> std::io::Result<()> {
+/// `ssh-keygen -t <kind>` without a passphrase.
+fn keygen(path: &Path, kind: &str) -> std::io::Result<()> {
     let status = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "cloudmirror-test",
-            "-f",
-        ])
+        .args(["-q", "-t", kind, "-N", "", "-C", "cloudmirror-test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .status()?;
@@ -296,6 +313,7 @@ fn sshd_config(port: u16, dir: &Path) -> String {
         "Port {port}
 ListenAddress 127.0.0.1
 HostKey {d}/host_ed25519
+HostKey {d}/host_ecdsa
 PidFile {d}/sshd.pid
 AuthorizedKeysFile {d}/authorized_keys
 StrictModes no

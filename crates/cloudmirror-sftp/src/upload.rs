@@ -16,7 +16,7 @@ use cloudmirror_contract::{ByteStream, ChunkReader, ErrorKind, Key, ObjectMeta, 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
 
-use crate::client::{Client, Conn};
+use crate::client::{Client, Conn, OpenFile};
 use crate::error::{error, sftp_error, BACKEND};
 use crate::list::{modified, stat};
 
@@ -52,9 +52,6 @@ fn temp_path(key: &Key) -> String {
         fastrand::u32(..)
     )
 }
-
-/// An open handle on the temporary file, and the connection it belongs to.
-type OpenFile = Arc<Mutex<Option<(u64, String)>>>;
 
 /// Stores `body` under `key` atomically and returns what the server then reports for it.
 pub(crate) async fn upload(client: &Client, key: &Key, body: ByteStream) -> Result<ObjectMeta> {
@@ -148,7 +145,7 @@ async fn write_then_rename(
             break;
         }
     }
-    close(client, &file).await;
+    client.close(&file).await;
     let size = client
         .run("checking the upload", |conn| async move {
             stat(&conn, temp).await
@@ -242,21 +239,6 @@ async fn write_at(
         .buffer_unordered(IN_FLIGHT)
         .try_collect::<()>()
         .await
-}
-
-/// Closes the temporary file's handle if its connection is still the current one (a handle of a
-/// dropped connection is gone with it). Writes were already answered, so a failure here is logged.
-async fn close(client: &Client, file: &OpenFile) {
-    let Some((id, handle)) = file.lock().ok().and_then(|mut f| f.take()) else {
-        return;
-    };
-    if let Ok(conn) = client.conn().await {
-        if conn.id == id {
-            if let Err(e) = conn.sftp.close(handle).await {
-                tracing::warn!(backend = BACKEND, "closing the upload: {e}");
-            }
-        }
-    }
 }
 
 /// Renames `temp` onto `target`, replacing it atomically. A rename whose answer was lost and that

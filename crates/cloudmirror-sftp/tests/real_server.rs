@@ -332,6 +332,63 @@ async fn unknown_and_changed_host_keys_are_refused_with_the_fingerprint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_recorded_with_another_key_type_is_asked_for_that_one() {
+    let Some(server) = start_server("a_host_recorded_with_another_key_type_is_asked_for_that_one")
+    else {
+        return;
+    };
+    // Only the ECDSA key is recorded; the server offers Ed25519 too, which russh prefers.
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known_hosts");
+    std::fs::write(
+        &known,
+        format!(
+            "[127.0.0.1]:{} {}",
+            server.port(),
+            server.host_ecdsa_public_key().trim()
+        ),
+    )
+    .unwrap();
+    let mut c = server.config();
+    c.known_hosts = Some(known);
+    let store = open(c)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    assert!(store.list_all(&Prefix::root()).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_downloads_close_their_files() {
+    let Some(server) = start_server("uploads_and_downloads_close_their_files") else {
+        return;
+    };
+    let store = store_for(&server).await;
+    let key = Key::parse("a/b.gz").unwrap();
+    let d = data(4, 100_000);
+    store.upload_bytes(&key, d.clone()).await.unwrap();
+    assert_eq!(store.download_bytes(&key).await.unwrap(), d);
+    // The connection stays open (the store lives on), but no handle on the file does.
+    let target = server.folder().join("a/b.gz");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut open = server.open_files();
+    while open.iter().any(|p| p.starts_with(server.folder()))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        open = server.open_files();
+    }
+    assert!(
+        !open.iter().any(|p| p.starts_with(server.folder())),
+        "{} is still open: {open:?}",
+        target.display()
+    );
+    assert!(
+        !open.is_empty(),
+        "the connection's process is there: {open:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_onto_a_folder_fails_and_its_temporary_file_is_removed() {
     let Some(server) =
         start_server("an_upload_onto_a_folder_fails_and_its_temporary_file_is_removed")
