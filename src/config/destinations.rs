@@ -126,17 +126,7 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
             )?
         }
         "sftp" => {
-            let mut c: cloudmirror_sftp::SftpConfig = config.adapter_settings(dest)?;
-            // `~/...` is the adapter's (home folder); other relative paths follow the config file.
-            let resolve = |k: std::path::PathBuf| {
-                if k.starts_with("~") {
-                    k
-                } else {
-                    config.resolve_path(&k)
-                }
-            };
-            c.private_key = c.private_key.map(resolve);
-            c.known_hosts = c.known_hosts.map(resolve);
+            let c = sftp_settings(config, dest)?;
             opened(
                 config,
                 dest,
@@ -170,6 +160,25 @@ pub async fn open(config: &Config, dest: &DestinationConfig) -> Result<Destinati
         kind: dest.kind.clone(),
         store,
     })
+}
+
+/// An SFTP destination's settings, its key and `known_hosts` files resolved: `~/...` is the
+/// adapter's (the home folder); other relative paths follow the config file.
+fn sftp_settings(
+    config: &Config,
+    dest: &DestinationConfig,
+) -> Result<cloudmirror_sftp::SftpConfig, Error> {
+    let mut c: cloudmirror_sftp::SftpConfig = config.adapter_settings(dest)?;
+    let resolve = |k: std::path::PathBuf| {
+        if k.starts_with("~") {
+            k
+        } else {
+            config.resolve_path(&k)
+        }
+    };
+    c.private_key = c.private_key.map(resolve);
+    c.known_hosts = c.known_hosts.map(resolve);
+    Ok(c)
 }
 
 /// Turns an adapter's construction result into a store: invalid settings are config errors (exit 2),

@@ -10,7 +10,7 @@ use cloudmirror_azure::testserver::{Azurite, ACCOUNT, CONTAINER, KEY};
 use crate::common::{json_export, skip, Scratch};
 
 /// Starts Azurite, or says why not (a failure under `CI=true`).
-fn start_azurite() -> Option<(tokio::runtime::Runtime, Azurite)> {
+pub(crate) fn start_azurite() -> Option<(tokio::runtime::Runtime, Azurite)> {
     let Some(binary) = Azurite::find() else {
         skip("azurite-blob not found (run `cargo xtask ci`, which installs it)");
         return None;

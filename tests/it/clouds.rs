@@ -1,12 +1,16 @@
 //! The binary against every provider's fake at once: one backup mirrored to local + S3 + Dropbox +
-//! Drive + Supabase (+ a real OpenSSH `sshd` for SFTP), listed, verified and restored from each,
-//! byte-identical.
+//! Drive + Supabase, plus the real servers of the other types (OpenSSH `sshd` for SFTP, `wsgidav`
+//! for WebDAV, Azurite for Azure), listed, verified and restored from each, byte-identical.
 
+use std::fmt::Write as _;
+
+use cloudmirror_azure::testserver::{Azurite, ACCOUNT, CONTAINER, KEY};
 use cloudmirror_fakes::gdrive::RequestKind;
 use cloudmirror_fakes::s3::S3Op;
 use cloudmirror_sftp::testserver::Sshd;
+use cloudmirror_webdav::testserver::{Wsgidav, PASSWORD, USER};
 
-use crate::common::{json_export, Scratch};
+use crate::common::{json_export, skip, Scratch};
 use crate::fakes::Fakes as Clouds;
 
 const ALL: [&str; 5] = ["local", "s3", "dropbox", "drive", "supabase"];
@@ -69,18 +73,57 @@ fn chunked_config(clouds: &Clouds) -> String {
     config
 }
 
-#[test]
-fn mirrors_to_every_destination_type_and_restores_from_each() {
-    let clouds = Clouds::start();
+/// The real servers of the types without a fake, each running until dropped.
+struct RealServers {
+    _sshd: Option<Sshd>,
+    _webdav: Option<Wsgidav>,
+    _azurite: Option<(tokio::runtime::Runtime, Azurite)>,
+}
+
+/// Starts sshd (SFTP), wsgidav (WebDAV) and Azurite where installed (a failure under `CI=true`
+/// when one is missing) and adds a destination for each to `config` and its name to `all`.
+fn add_real_servers(config: &mut String, all: &mut Vec<&str>) -> RealServers {
     let sshd = sftp_server("mirrors_to_every_destination_type_and_restores_from_each");
-    let s = Scratch::new();
-    let mut config = chunked_config(&clouds);
-    let mut all = ALL.to_vec();
     if let Some(sshd) = &sshd {
         config.push('\n');
         config.push_str(&sshd.destination_toml("sftp"));
         all.push("sftp");
     }
+    let webdav = Wsgidav::find().map(|b| Wsgidav::start(b).expect("starting wsgidav"));
+    if let Some(dav) = &webdav {
+        let _ = write!(
+            config,
+            "\n[[destinations]]\nname = \"webdav\"\ntype = \"webdav\"\nurl = \"{}\"\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
+            dav.url()
+        );
+        all.push("webdav");
+    } else {
+        skip("the WebDAV destination: wsgidav not found (`cargo xtask ci` installs it)");
+    }
+    let azurite = crate::azure::start_azurite();
+    if let Some((_, server)) = &azurite {
+        // Small blocks, so the backup crosses many Put Block requests before the commit.
+        let _ = write!(
+            config,
+            "\n[[destinations]]\nname = \"azure\"\ntype = \"azure\"\naccount = \"{ACCOUNT}\"\ncontainer = \"{CONTAINER}\"\naccess_key = \"{KEY}\"\nendpoint = \"{}\"\nchunk_size = \"1MiB\"\n",
+            Azurite::endpoint_on(server.port())
+        );
+        all.push("azure");
+    }
+    RealServers {
+        _sshd: sshd,
+        _webdav: webdav,
+        _azurite: azurite,
+    }
+}
+
+#[test]
+fn mirrors_to_every_destination_type_and_restores_from_each() {
+    let clouds = Clouds::start();
+    let s = Scratch::new();
+    let mut config = chunked_config(&clouds);
+    let mut all = ALL.to_vec();
+    let _servers = add_real_servers(&mut config, &mut all);
     s.write("cloudmirror.toml", config);
     let data = export_with_tokens(300_000);
     s.write("db.json", &data);
@@ -132,12 +175,16 @@ fn mirrors_to_every_destination_type_and_restores_from_each() {
     let list = s.run(&["list", "--json"]).expect_code(0).json();
     assert_eq!(list["backups"][0]["name"], "daily/db.json.gz");
     assert_eq!(list["backups"][0]["destinations"], serde_json::json!(all));
-    // SFTP keeps no checksum: a plain verify re-hashes that copy, and says so.
+    // SFTP and WebDAV keep no checksum: a plain verify re-hashes those copies, and says so;
+    // Azure's stored MD5 is compared without a download.
     let verify = s.run(&["verify", "--json"]).expect_code(0).json();
     for c in verify["checks"].as_array().unwrap() {
         assert_eq!(c["status"], "ok", "{c}");
-        if c["destination"] == "sftp" {
+        if c["destination"] == "sftp" || c["destination"] == "webdav" {
             assert_eq!(c["method"], "deep sha256", "{c}");
+        }
+        if c["destination"] == "azure" {
+            assert_eq!(c["method"], "size+md5", "{c}");
         }
     }
     s.run(&["verify", "--deep"]).expect_code(0);

@@ -1,5 +1,5 @@
 //! `cargo xtask demo`: a realistic JSON database export mirrored to a local folder, four faked
-//! clouds and, where installed, a real SFTP server (`sshd`) and a real Azure Blob service (Azurite) in one run, then listed, verified, and restored from each destination, byte for byte.
+//! clouds and, where installed, a real SFTP server (`sshd`), WebDAV server (`wsgidav`) and Azure Blob service (Azurite) in one run, then listed, verified, and restored from each destination, byte for byte.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,9 +38,6 @@ pub(crate) fn run(_args: &[String]) -> Result<()> {
         .enable_all()
         .build()?;
     let fakes = rt.block_on(Fakes::start());
-    if let Err(why) = &fakes.azurite {
-        println!("demo: no Azure destination: {why}");
-    }
     std::fs::write(
         dir.join("cloudmirror.toml"),
         format!(
@@ -57,12 +54,9 @@ pub(crate) fn run(_args: &[String]) -> Result<()> {
             std::fs::Permissions::from_mode(0o600),
         )?;
     }
-    let sftp = match &fakes.sftp {
-        Ok(_) => " and a real OpenSSH sshd (SFTP)".to_owned(),
-        Err(why) => format!(" (SFTP skipped: {why})"),
-    };
+    let real = real_servers(&fakes);
     println!(
-        "demo: fakes of S3, Dropbox, Google Drive and Supabase{sftp} listen on 127.0.0.1; config in {}\n",
+        "demo: fakes of S3, Dropbox, Google Drive and Supabase{real} listen on 127.0.0.1; config in {}\n",
         dir.join("cloudmirror.toml").display()
     );
 
@@ -172,4 +166,24 @@ fn generate_export(orgs: usize, users: usize, projects: usize) -> Vec<u8> {
     }
     s.push_str("  ]\n}\n");
     s.into_bytes()
+}
+
+/// " and real X, Y" for the real servers the demo runs (printing why the others are skipped).
+fn real_servers(fakes: &Fakes) -> String {
+    let mut real = Vec::new();
+    for (what, server) in [
+        ("OpenSSH sshd (SFTP)", fakes.sftp.as_ref().err()),
+        ("wsgidav (WebDAV)", fakes.webdav.as_ref().err()),
+        ("Azurite (Azure Blob)", fakes.azurite.as_ref().err()),
+    ] {
+        match server {
+            None => real.push(what),
+            Some(why) => println!("demo: {what} skipped: {why}"),
+        }
+    }
+    if real.is_empty() {
+        String::new()
+    } else {
+        format!(" and real {}", real.join(", "))
+    }
 }
