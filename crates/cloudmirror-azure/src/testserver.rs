@@ -171,7 +171,7 @@ pub struct CutProxy {
 struct ProxyState {
     /// Bytes still forwarded towards the server before every connection is cut (once).
     cut_after: Mutex<Option<u64>>,
-    /// Whether new connections are closed at once.
+    /// Whether connections are closed (new ones at once, open ones at their next byte).
     refuse: AtomicBool,
 }
 
@@ -212,7 +212,8 @@ impl CutProxy {
         }
     }
 
-    /// From now on, closes every new connection at once (`false`: forwards them again).
+    /// From now on, closes every new connection at once and ends the open ones at their next byte
+    /// towards the server (`false`: forwards new ones again).
     pub fn refuse(&self, refuse: bool) {
         self.state.refuse.store(refuse, Ordering::SeqCst);
     }
@@ -251,6 +252,11 @@ async fn pipe(mut client: tokio::net::TcpStream, upstream: u16, state: Arc<Proxy
             let n = cr.read(&mut buf).await?;
             if n == 0 {
                 return sw.shutdown().await;
+            }
+            // Refusing also ends the connections already open (an idle pooled one would
+            // otherwise still reach the server).
+            if state.refuse.load(Ordering::SeqCst) {
+                return Err(std::io::Error::other("refused"));
             }
             let (pass, cut) = state.allow(n);
             sw.write_all(&buf[..pass]).await?;
