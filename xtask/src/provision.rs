@@ -93,11 +93,7 @@ pub(crate) fn postgres() -> Result<PathBuf, String> {
     if let Some(p) = newest_postgres_bin() {
         return Ok(p);
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
+    if !running_as_root() {
         return Err(
             "no PostgreSQL server in /usr/lib/postgresql/*/bin (install the `postgresql` package, \
              or set CLOUDMIRROR_PG_BIN)"
@@ -107,18 +103,7 @@ pub(crate) fn postgres() -> Result<PathBuf, String> {
     eprintln!(
         "xtask: installing PostgreSQL (apt-get install -y postgresql) for the end-to-end tests..."
     );
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "postgresql"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        // A fresh machine may have no package lists yet.
-        let _ = Command::new("apt-get").arg("update").status();
-        install();
-    }
+    apt_install("postgresql");
     newest_postgres_bin().ok_or_else(|| {
         "`apt-get install -y postgresql` did not provide /usr/lib/postgresql/*/bin".to_owned()
     })
@@ -247,25 +232,11 @@ pub(crate) fn pigz() -> Result<PathBuf, String> {
     if let Some(p) = find() {
         return Ok(p);
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
+    if !running_as_root() {
         return Err("no pigz on PATH (install the `pigz` package)".into());
     }
     eprintln!("xtask: installing pigz (apt-get install -y pigz) for the end-to-end tests...");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "pigz"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ = Command::new("apt-get").arg("update").status();
-        install();
-    }
+    apt_install("pigz");
     find().ok_or_else(|| "`apt-get install -y pigz` did not put pigz on PATH".to_owned())
 }
 
@@ -287,11 +258,7 @@ pub(crate) fn sshd() -> Result<PathBuf, String> {
     if ready(&default) {
         return Ok(default);
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
+    if !running_as_root() {
         return Err(
             "no /usr/sbin/sshd (install the `openssh-server` package, or set CLOUDMIRROR_SSHD)"
                 .into(),
@@ -300,17 +267,7 @@ pub(crate) fn sshd() -> Result<PathBuf, String> {
     eprintln!(
         "xtask: installing OpenSSH (apt-get install -y openssh-server) for the SFTP tests..."
     );
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "openssh-server"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ = Command::new("apt-get").arg("update").status();
-        install();
-    }
+    apt_install("openssh-server");
     if ready(&default) {
         Ok(default)
     } else {
@@ -318,5 +275,29 @@ pub(crate) fn sshd() -> Result<PathBuf, String> {
             "`apt-get install -y openssh-server` did not provide /usr/sbin/sshd and ssh-keygen"
                 .into(),
         )
+    }
+}
+
+/// Whether this process runs as root (only root may install packages with apt-get).
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `apt-get install -y --no-install-recommends PACKAGE`, refreshing the package lists and trying
+/// once more when it fails (a fresh machine may have none yet). The caller checks the result.
+fn apt_install(package: &str) {
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").arg("update").status();
+        install();
     }
 }

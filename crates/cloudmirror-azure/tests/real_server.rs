@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cloudmirror_azure::testserver::{Azurite, CutProxy};
 use cloudmirror_azure::{AzureConfig, AzureStore};
-use cloudmirror_contract::testkit::{data, unique_prefix, CASES};
+use cloudmirror_contract::testkit::{data, gated_body, unique_prefix, CASES};
 use cloudmirror_contract::{
     ByteSize, ByteStream, Checksum, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
 };
@@ -65,27 +65,6 @@ async fn run_case(name: &str) {
 // One `#[tokio::test]` per contract case (the contract's own list), so a failure names its case.
 cloudmirror_contract::contract_cases_with!(run_case);
 
-/// A body that yields `head`, signals, waits for `release`, then yields `tail`.
-fn gated(
-    head: Bytes,
-    tail: Bytes,
-) -> (
-    ByteStream,
-    tokio::sync::oneshot::Receiver<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let body = stream::once(async move { Ok(head) })
-        .chain(stream::once(async move {
-            let _ = reached_tx.send(());
-            let _ = release_rx.await;
-            Ok(tail)
-        }))
-        .boxed();
-    (body, reached_rx, release_tx)
-}
-
 fn md5_hex(d: &[u8]) -> String {
     use md5::Digest as _;
     hex::encode(md5::Md5::digest(d))
@@ -101,7 +80,7 @@ async fn nothing_is_visible_before_the_block_list_is_committed() {
     let key = Key::parse("daily/Résumé ü 1.gz").unwrap();
     let d = data(3, 300_000);
     // Two whole blocks (64 KiB each) are staged before the body pauses.
-    let (body, reached, release) = gated(d.slice(..200_000), d.slice(200_000..));
+    let (body, reached, release) = gated_body(d.slice(..200_000), d.slice(200_000..));
     let st = store.clone();
     let k = key.clone();
     let task = tokio::spawn(async move { st.upload(&k, body, None).await });

@@ -550,8 +550,10 @@ pub fn concurrent_uploads(store: Arc<dyn Store>, prefix: Prefix) -> BoxFuture<'s
     })
 }
 
-/// A body that yields `head`, then waits at a gate (telling the test it got there), then `tail`.
-fn gated_body(
+/// A body that yields `head`, then waits at a gate (telling the test it got there), then `tail`:
+/// returns the body, the "reached the gate" signal and the sender that opens the gate. Adapter
+/// tests use it to act (cut a connection, look at the server) in the middle of an upload.
+pub fn gated_body(
     head: Bytes,
     tail: Bytes,
 ) -> (
@@ -662,4 +664,23 @@ pub fn failed_upload_leaves_nothing(
         assert_eq!(list.len(), 1, "only the old object is listed: {list:?}");
         cleanup(&*store, &prefix).await;
     })
+}
+
+/// The files (not folders) under `dir` on disk, as `/`-separated relative paths, sorted: what a
+/// real server's folder holds, for tests of temporary names and atomic renames.
+pub fn files_on_disk(dir: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }

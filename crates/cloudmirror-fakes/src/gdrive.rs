@@ -145,6 +145,10 @@ pub struct FakeGdriveOptions {
     pub random_short_writes: bool,
     /// Seed of the fake's ids and random short writes.
     pub seed: u64,
+    /// The origin (`http://host:port`) that session `Location` headers and the key's `token_uri`
+    /// name instead of the fake's own: the fake behind a proxy (the bench's wide-area link), as
+    /// Google's answers name the host the client reached. Default none.
+    pub public_base: Option<String>,
 }
 
 impl Default for FakeGdriveOptions {
@@ -159,6 +163,7 @@ impl Default for FakeGdriveOptions {
             allow_delegation: true,
             random_short_writes: false,
             seed: 0x5eed_d21e,
+            public_base: None,
         }
     }
 }
@@ -199,7 +204,8 @@ impl FakeGdrive {
             .disable_request_recording()
             .start()
             .await;
-        let state = Arc::new(Mutex::new(State::new(opts, server.uri())));
+        let base = opts.public_base.clone().unwrap_or_else(|| server.uri());
+        let state = Arc::new(Mutex::new(State::new(opts, base)));
         let outage = Outage::default();
         Mock::given(wiremock::matchers::any())
             .respond_with(Handler(state.clone(), outage.clone()))

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cloudmirror_contract::testkit::{data, unique_prefix, CASES};
+use cloudmirror_contract::testkit::{data, files_on_disk, gated_body, unique_prefix, CASES};
 use cloudmirror_contract::{ByteStream, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt};
 use cloudmirror_sftp::testserver::Sshd;
 use cloudmirror_sftp::{SftpConfig, SftpStore};
@@ -55,45 +55,6 @@ async fn run_case(name: &str) {
 // One `#[tokio::test]` per contract case (the contract's own list), so a failure names its case.
 cloudmirror_contract::contract_cases_with!(run_case);
 
-/// The files (not folders) under `dir` on disk, as `/`-separated relative paths, sorted.
-fn files_on_disk(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else if let Ok(rel) = p.strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-/// A body that yields `head`, signals, waits for `release`, then yields `tail`.
-fn gated(
-    head: Bytes,
-    tail: Bytes,
-) -> (
-    ByteStream,
-    tokio::sync::oneshot::Receiver<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let body = stream::once(async move { Ok(head) })
-        .chain(stream::once(async move {
-            let _ = reached_tx.send(());
-            let _ = release_rx.await;
-            Ok(tail)
-        }))
-        .boxed();
-    (body, reached_rx, release_tx)
-}
-
 /// More than one upload chunk (4 MiB), so the first is on the server while the body waits.
 const BIG: usize = 5 * 1024 * 1024 + 123;
 
@@ -107,7 +68,7 @@ async fn write_a_temporary_name_then_rename_and_clean_up() {
     let old = Bytes::from_static(b"the old copy");
     store.upload_bytes(&key, old.clone()).await.unwrap();
     let d = data(3, BIG);
-    let (body, reached, release) = gated(d.slice(..4_500_000), d.slice(4_500_000..));
+    let (body, reached, release) = gated_body(d.slice(..4_500_000), d.slice(4_500_000..));
     let st = store.clone();
     let k = key.clone();
     let task = tokio::spawn(async move { st.upload(&k, body, None).await });
@@ -181,7 +142,7 @@ async fn a_dropped_connection_reconnects_and_resumes_the_upload() {
     let store = Arc::new(store_for(&server).await);
     let key = Key::parse("cut/backup.gz").unwrap();
     let d = data(5, BIG);
-    let (body, reached, release) = gated(d.slice(..4_500_000), d.slice(4_500_000..));
+    let (body, reached, release) = gated_body(d.slice(..4_500_000), d.slice(4_500_000..));
     let st = store.clone();
     let k = key.clone();
     let task = tokio::spawn(async move { st.upload(&k, body, None).await });
@@ -210,7 +171,7 @@ async fn a_server_gone_mid_upload_leaves_nothing_under_the_name() {
     let store = Arc::new(store_for(&server).await);
     let key = Key::parse("cut/backup.gz").unwrap();
     let d = data(6, BIG);
-    let (body, reached, release) = gated(d.slice(..4_500_000), d.slice(4_500_000..));
+    let (body, reached, release) = gated_body(d.slice(..4_500_000), d.slice(4_500_000..));
     let st = store.clone();
     let k = key.clone();
     let task = tokio::spawn(async move { st.upload(&k, body, None).await });

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cloudmirror_contract::testkit::{data, unique_prefix, CASES};
+use cloudmirror_contract::testkit::{data, files_on_disk, gated_body, unique_prefix, CASES};
 use cloudmirror_contract::{
     ByteSize, ByteStream, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
 };
@@ -58,45 +58,6 @@ async fn run_case(name: &str) {
 // One `#[tokio::test]` per contract case (the contract's own list), so a failure names its case.
 cloudmirror_contract::contract_cases_with!(run_case);
 
-/// The files (not folders) under `dir` on disk, as `/`-separated relative paths, sorted.
-fn files_on_disk(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else if let Ok(rel) = p.strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-/// A body that yields `head`, signals, waits for `release`, then yields `tail`.
-fn gated(
-    head: Bytes,
-    tail: Bytes,
-) -> (
-    ByteStream,
-    tokio::sync::oneshot::Receiver<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let (reached_tx, reached_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let body = stream::once(async move { Ok(head) })
-        .chain(stream::once(async move {
-            let _ = reached_tx.send(());
-            let _ = release_rx.await;
-            Ok(tail)
-        }))
-        .boxed();
-    (body, reached_rx, release_tx)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_temporary_name_then_move_and_clean_up() {
     let Some(server) = start_server("put_temporary_name_then_move_and_clean_up") else {
@@ -105,7 +66,7 @@ async fn put_temporary_name_then_move_and_clean_up() {
     let store = Arc::new(store_for(&server).await);
     let key = Key::parse("daily/Résumé ü 1.gz").unwrap();
     let d = data(3, 300_000);
-    let (body, reached, release) = gated(d.slice(..100_000), d.slice(100_000..));
+    let (body, reached, release) = gated_body(d.slice(..100_000), d.slice(100_000..));
     let st = store.clone();
     let k = key.clone();
     let task = tokio::spawn(async move { st.upload(&k, body, None).await });
@@ -183,7 +144,7 @@ async fn a_connection_dropped_mid_upload_leaves_nothing_under_the_name() {
     let store = Arc::new(store_for(&server).await);
     let key = Key::parse("cut/backup.gz").unwrap();
     let d = data(5, 400_000);
-    let (body, reached, release) = gated(d.slice(..150_000), d.slice(150_000..));
+    let (body, reached, release) = gated_body(d.slice(..150_000), d.slice(150_000..));
     let st = store.clone();
     let k = key.clone();
     let task = tokio::spawn(async move { st.upload(&k, body, Some(400_000)).await });

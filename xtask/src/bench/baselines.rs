@@ -112,7 +112,7 @@ pub(super) fn rclone_baseline(
     results.push(label, "rclone copy to local", size, &run, String::new());
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(port) = bench.s3.as_ref().map(|s3| s3.port) {
-        let mut cmd = rclone_to_s3(&conf, gz, "rclone", port);
+        let mut cmd = rclone_to_s3(&conf, gz, "rclone", &format!("http://127.0.0.1:{port}"));
         let run = measure(&mut cmd, None)?;
         results.push(label, "rclone copy to s3", size, &run, String::new());
         bench.clean_s3()?;
@@ -120,9 +120,9 @@ pub(super) fn rclone_baseline(
     Ok(())
 }
 
-/// `rclone copy gz` to `folder` in the bench bucket on the s3s-fs at `port` (an S3 remote
-/// configured by environment variables).
-fn rclone_to_s3(conf: &Path, gz: &Path, folder: &str, port: u16) -> Command {
+/// `rclone copy gz` to `folder` in the bench bucket on the S3 server at `endpoint`
+/// (`http://127.0.0.1:PORT`; an S3 remote configured by environment variables).
+pub(super) fn rclone_to_s3(conf: &Path, gz: &Path, folder: &str, endpoint: &str) -> Command {
     let mut cmd = Command::new("rclone");
     cmd.arg("--config")
         .arg(conf)
@@ -133,10 +133,7 @@ fn rclone_to_s3(conf: &Path, gz: &Path, folder: &str, port: u16) -> Command {
         .env("RCLONE_CONFIG_BENCHS3_PROVIDER", "Other")
         .env("RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID", S3_KEY)
         .env("RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY", S3_SECRET)
-        .env(
-            "RCLONE_CONFIG_BENCHS3_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
+        .env("RCLONE_CONFIG_BENCHS3_ENDPOINT", endpoint)
         .env("RCLONE_CONFIG_BENCHS3_REGION", "us-east-1")
         .env("RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE", "true")
         .env("RCLONE_CONFIG_BENCHS3_NO_CHECK_BUCKET", "true")
@@ -186,7 +183,10 @@ pub(super) fn naive_three(
         .arg(&dir);
     steps.push(measure(&mut local, None)?);
     for folder in ["naive-a", "naive-b"] {
-        steps.push(measure(&mut rclone_to_s3(&conf, &gz, folder, port), None)?);
+        steps.push(measure(
+            &mut rclone_to_s3(&conf, &gz, folder, &format!("http://127.0.0.1:{port}")),
+            None,
+        )?);
     }
     let total = Run {
         secs: steps.iter().map(|r| r.secs).sum(),

@@ -6,7 +6,8 @@
 //! folder, a real `s3s-fs` on 127.0.0.1 (installed like `cargo xtask ci` does), and the Dropbox,
 //! Drive and Supabase fakes from `cloudmirror-fakes`, run in this process (their memory is ours,
 //! not cloudmirror's). The slow-destination scenario puts a 10 MB/s throttling TCP proxy in front
-//! of the Dropbox fake. Wall time, MB/s of source and peak RSS (`VmHWM`) of each command are
+//! of the Dropbox fake; the wide-area profile (`wan`) puts every remote destination behind its own
+//! 25 MB/s link with 30 ms each way. Wall time, MB/s of source and peak RSS (`VmHWM`) of each command are
 //! printed as a Markdown table; a full run writes it into `docs/benchmarks.md` between markers.
 
 use std::fmt::Write as _;
@@ -50,6 +51,7 @@ mod report;
 mod scenarios;
 mod servers;
 mod spool;
+mod wan;
 
 const MIB: u64 = 1024 * 1024;
 const S3_BUCKET: &str = "bench";
@@ -76,6 +78,7 @@ struct Bench {
 const GROUPS: &[&str] = &[
     "baselines",
     "spool",
+    "wan",
     "local",
     "levels",
     "alone",
@@ -227,6 +230,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         }
         if bench.wants("spool") {
             spool::scenario(&mut bench, &mut results, &json)?;
+        }
+        if bench.wants("wan") {
+            wan::scenario(&mut bench, &mut results, &json)?;
         }
         if !bench.wants("x4") {
             return Ok(());

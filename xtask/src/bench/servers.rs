@@ -114,48 +114,99 @@ pub(super) async fn throttle_proxy(
     upstream_uri: &str,
     rate: u64,
 ) -> Result<(String, tokio::task::JoinHandle<()>)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    link_proxy(upstream_uri, Some(rate), Duration::ZERO).await
+}
+
+/// A TCP proxy to `upstream_uri` (`http://127.0.0.1:PORT`) that simulates a wide-area link: bytes
+/// sent to the server pass at `rate` bytes per second (all connections share that uplink), and
+/// every byte, either way, arrives `latency` after it was sent (in order, pipelined: the delay adds
+/// to each round trip, not to each byte). Returns its URI.
+pub(super) async fn link_proxy(
+    upstream_uri: &str,
+    rate: Option<u64>,
+    latency: Duration,
+) -> Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    link_proxy_on(listener, upstream_uri, rate, latency)
+}
+
+/// [`link_proxy`] on a listener the caller bound (so a fake can be told the proxy's address, for
+/// the `Location` headers it answers, before the proxy starts).
+pub(super) fn link_proxy_on(
+    listener: tokio::net::TcpListener,
+    upstream_uri: &str,
+    rate: Option<u64>,
+    latency: Duration,
+) -> Result<(String, tokio::task::JoinHandle<()>)> {
     let upstream: SocketAddr = upstream_uri
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()
         .with_context(|| format!("not a loopback address: {upstream_uri}"))?;
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let uri = format!("http://{}", listener.local_addr()?);
-    // When the simulated link is next free.
-    let link = Arc::new(Mutex::new(tokio::time::Instant::now()));
+    // When the simulated uplink is next free.
+    let uplink = Arc::new(Mutex::new(tokio::time::Instant::now()));
     let handle = tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            let link = link.clone();
+            let uplink = uplink.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                     return;
                 };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let up = async move {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = cr.read(&mut buf).await?;
-                        if n == 0 {
-                            sw.shutdown().await?;
-                            return Ok::<_, std::io::Error>(());
-                        }
-                        let free_at = {
-                            let mut next =
-                                link.lock().map_err(|_| std::io::Error::other("lock"))?;
-                            let start = (*next).max(tokio::time::Instant::now());
-                            *next = start + Duration::from_secs_f64(n as f64 / rate as f64);
-                            *next
-                        };
-                        tokio::time::sleep_until(free_at).await;
-                        sw.write_all(&buf[..n]).await?;
-                    }
-                };
-                let down = async move { tokio::io::copy(&mut sr, &mut cw).await };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let up = pipe(cr, sw, rate.map(|r| (r, uplink)), latency);
+                let down = pipe(sr, cw, None, latency);
                 let _ = tokio::join!(up, down);
             });
         }
     });
     Ok((uri, handle))
+}
+
+/// Copies `from` to `to`, each read held back until the link (`rate` bytes per second, shared
+/// through its next-free instant) has carried it and then for `latency`.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    link: Option<(u64, Arc<Mutex<tokio::time::Instant>>)>,
+    latency: Duration,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Bytes in flight on the simulated wire: at most 64 reads of 64 KiB.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(64);
+    let reader = async move {
+        loop {
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = from.read(&mut buf).await?;
+            buf.truncate(n);
+            let now = tokio::time::Instant::now();
+            let sent = match &link {
+                Some((rate, next)) => {
+                    let mut next = next.lock().map_err(|_| std::io::Error::other("lock"))?;
+                    let start = (*next).max(now);
+                    *next = start + Duration::from_secs_f64(n as f64 / *rate as f64);
+                    *next
+                }
+                None => now,
+            };
+            let done = n == 0;
+            if tx.send((sent + latency, buf)).await.is_err() || done {
+                return Ok::<_, std::io::Error>(());
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((at, buf)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if buf.is_empty() {
+                to.shutdown().await?;
+                break;
+            }
+            to.write_all(&buf).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let (r, w) = tokio::join!(reader, writer);
+    r.and(w)
 }
