@@ -7,12 +7,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use cloudmirror_azure::testserver::{Azurite, CutProxy};
 use cloudmirror_azure::{AzureConfig, AzureStore};
 use cloudmirror_contract::testkit::{data, gated_body, unique_prefix, CASES};
 use cloudmirror_contract::{
-    ByteSize, ByteStream, Checksum, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
+    ByteSize, Checksum, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
 };
 use futures::stream::{self, StreamExt};
 

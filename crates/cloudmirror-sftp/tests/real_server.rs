@@ -4,12 +4,11 @@
 //! The program comes from `CLOUDMIRROR_SSHD`, `/usr/sbin/sshd` or `PATH`. Without it the tests
 //! print one "skipped" line, except under `CI=true`, where a missing server is a failure.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use cloudmirror_contract::testkit::{data, files_on_disk, gated_body, unique_prefix, CASES};
-use cloudmirror_contract::{ByteStream, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt};
+use cloudmirror_contract::{ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt};
 use cloudmirror_sftp::testserver::Sshd;
 use cloudmirror_sftp::{SftpConfig, SftpStore};
 use futures::stream::{self, StreamExt};

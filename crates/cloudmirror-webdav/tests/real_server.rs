@@ -5,15 +5,12 @@
 //! `cargo xtask ci` installs it) or `PATH`. Without it the tests print one "skipped" line, except
 //! under `CI=true`, where a missing server is a failure.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cloudmirror_contract::testkit::{data, files_on_disk, gated_body, unique_prefix, CASES};
-use cloudmirror_contract::{
-    ByteSize, ByteStream, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
-};
+use cloudmirror_contract::{ByteSize, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt};
 use cloudmirror_webdav::testserver::{Wsgidav, PASSWORD, USER};
 use cloudmirror_webdav::{WebdavConfig, WebdavStore};
 use futures::stream::{self, StreamExt};
