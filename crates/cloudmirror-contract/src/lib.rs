@@ -27,6 +27,7 @@ mod key;
 mod retry;
 mod size;
 mod store;
+pub mod temp;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -10,7 +10,7 @@ use russh_sftp::protocol::FileAttributes;
 
 use crate::client::{Client, Conn};
 use crate::error::{is_eof, is_no_such_file, sftp_error};
-use crate::upload::is_temp_name;
+use cloudmirror_contract::temp::is_temp_name;
 
 /// `SSH_FXP_STAT` of `path` (following links); `None` when there is no such file.
 pub(crate) async fn stat(conn: &Conn, path: &str) -> Result<Option<FileAttributes>> {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::Utc;
+use cloudmirror_contract::temp::temp_path;
 use cloudmirror_contract::{ByteStream, ChunkReader, ErrorKind, Key, ObjectMeta, Result};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use russh_sftp::protocol::{FileAttributes, OpenFlags};
@@ -26,32 +27,6 @@ pub(crate) const CHUNK_SIZE: usize = 4 * 1024 * 1024;
 const WRITE_LEN: usize = 32 * 1024;
 /// Writes awaiting their answer at once (pipelining, as OpenSSH's `sftp` does).
 const IN_FLIGHT: usize = 32;
-
-/// Whether a file name is one of our temporary upload names.
-pub(crate) fn is_temp_name(name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".partial"))
-    else {
-        return false;
-    };
-    match rest.rsplit_once('.') {
-        Some((stem, hex)) => {
-            !stem.is_empty() && hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        }
-        None => false,
-    }
-}
-
-/// The temporary name for `key`, in the same folder.
-fn temp_path(key: &Key) -> String {
-    format!(
-        "{}.{}.{:08x}.partial",
-        key.dir(),
-        key.name(),
-        fastrand::u32(..)
-    )
-}
 
 /// Stores `body` under `key` atomically and returns what the server then reports for it.
 pub(crate) async fn upload(client: &Client, key: &Key, body: ByteStream) -> Result<ObjectMeta> {
@@ -279,28 +254,5 @@ async fn rename(client: &Client, temp: &str, target: &str) -> Result<()> {
             Ok(())
         }
         other => other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporary_names_are_recognised_and_nothing_else() {
-        let key = Key::parse("daily/db 1.gz").unwrap();
-        let temp = temp_path(&key);
-        assert!(temp.starts_with("daily/.db 1.gz."), "{temp}");
-        assert!(is_temp_name(temp.rsplit('/').next().unwrap()));
-        for name in [
-            "db.gz",
-            ".db.gz",
-            ".db.gz.partial",
-            ".db.gz.1234567.partial",
-            "..12345678.partial",
-            ".x.1234567g.partial",
-        ] {
-            assert!(!is_temp_name(name), "{name}");
-        }
     }
 }

@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use serde::Deserialize;
 
 use crate::client::Client;
-use crate::upload::is_temp_name;
+use cloudmirror_contract::temp::is_temp_name;
 
 /// One member of a `PROPFIND` answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,34 +11,10 @@ use chrono::Utc;
 use cloudmirror_contract::{ByteStream, ChunkReader, Error, ErrorKind, Key, ObjectMeta, Result};
 use futures::stream::{self, StreamExt};
 
+use cloudmirror_contract::temp::temp_path;
+
 use crate::client::Client;
 use crate::error::error;
-
-/// Whether a file name is one of our temporary upload names.
-pub(crate) fn is_temp_name(name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".partial"))
-    else {
-        return false;
-    };
-    match rest.rsplit_once('.') {
-        Some((stem, hex)) => {
-            !stem.is_empty() && hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        }
-        None => false,
-    }
-}
-
-/// The temporary name for `key`, in the same folder.
-fn temp_path(key: &Key) -> String {
-    format!(
-        "{}.{}.{:08x}.partial",
-        key.dir(),
-        key.name(),
-        fastrand::u32(..)
-    )
-}
 
 /// Stores `body` under `key` atomically and returns what the server then lists for it.
 pub(crate) async fn upload(
@@ -175,27 +151,4 @@ async fn finish(client: &Client, temp: &str, key: &Key, sent: u64) -> Result<Obj
         modified: entry.modified.or_else(|| Some(Utc::now())),
         checksum: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporary_names_are_recognised_and_nothing_else() {
-        let key = Key::parse("daily/db 1.gz").unwrap();
-        let temp = temp_path(&key);
-        assert!(temp.starts_with("daily/.db 1.gz."), "{temp}");
-        assert!(is_temp_name(temp.rsplit('/').next().unwrap()));
-        for name in [
-            "db.gz",
-            ".db.gz",
-            ".db.gz.partial",
-            ".db.gz.1234567.partial",
-            "..12345678.partial",
-            ".x.1234567g.partial",
-        ] {
-            assert!(!is_temp_name(name), "{name}");
-        }
-    }
 }

@@ -106,9 +106,7 @@ pub(super) fn rclone_baseline(
     let conf = bench.work.join("rclone.conf");
     std::fs::write(&conf, "")?;
     let dir = bench.fresh_dir("rclone-local")?;
-    let mut cmd = Command::new("rclone");
-    cmd.arg("--config").arg(&conf).arg("copy").arg(gz).arg(&dir);
-    let run = measure(&mut cmd, None)?;
+    let run = measure(&mut rclone_to_local(&conf, gz, &dir), None)?;
     results.push(label, "rclone copy to local", size, &run, String::new());
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(port) = bench.s3.as_ref().map(|s3| s3.port) {
@@ -174,37 +172,20 @@ pub(super) fn naive_three(
         Some(&gz),
     )?];
     steps.push(measure(Command::new("sha256sum").arg(&gz), None)?);
-    let mut local = Command::new("rclone");
-    local
-        .arg("--config")
-        .arg(&conf)
-        .arg("copy")
-        .arg(&gz)
-        .arg(&dir);
-    steps.push(measure(&mut local, None)?);
+    steps.push(measure(&mut rclone_to_local(&conf, &gz, &dir), None)?);
     for folder in ["naive-a", "naive-b"] {
         steps.push(measure(
             &mut rclone_to_s3(&conf, &gz, folder, &format!("http://127.0.0.1:{port}")),
             None,
         )?);
     }
-    let total = Run {
-        secs: steps.iter().map(|r| r.secs).sum(),
-        cpu_secs: steps.iter().map(|r| r.cpu_secs).sum(),
-        rss_kib: steps.iter().map(|r| r.rss_kib).max().unwrap_or(0),
-        ok: steps.iter().all(|r| r.ok),
-        ..Run::default()
-    };
-    let parts: Vec<String> = steps.iter().map(|r| format!("{:.1}", r.secs)).collect();
+    let (total, parts) = in_turn(&steps);
     results.push(
         label,
         NAIVE_THREE,
         size,
         &total,
-        format!(
-            "pigz, sha256sum, rclone local, s3 a, s3 b: {} s",
-            parts.join(" + ")
-        ),
+        format!("pigz, sha256sum, rclone local, s3 a, s3 b: {parts} s"),
     );
     let _ = std::fs::remove_file(&gz);
     let _ = std::fs::remove_dir_all(&dir);
@@ -213,3 +194,24 @@ pub(super) fn naive_three(
 
 /// The row name of [`naive_three`].
 pub(super) const NAIVE_THREE: &str = "naive mirror: pigz + sha256sum + rclone to local, s3 a, s3 b";
+
+/// `rclone copy gz dir` (a local folder).
+pub(super) fn rclone_to_local(conf: &Path, gz: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new("rclone");
+    cmd.arg("--config").arg(conf).arg("copy").arg(gz).arg(dir);
+    cmd
+}
+
+/// Commands run one after another as one: wall and CPU times summed, the largest peak RSS, ok
+/// when every one was; with each one's wall time (`8.1 + 0.6 + ...`) for the note.
+pub(super) fn in_turn(steps: &[Run]) -> (Run, String) {
+    let total = Run {
+        secs: steps.iter().map(|r| r.secs).sum(),
+        cpu_secs: steps.iter().map(|r| r.cpu_secs).sum(),
+        rss_kib: steps.iter().map(|r| r.rss_kib).max().unwrap_or(0),
+        ok: steps.iter().all(|r| r.ok),
+        ..Run::default()
+    };
+    let parts: Vec<String> = steps.iter().map(|r| format!("{:.1}", r.secs)).collect();
+    (total, parts.join(" + "))
+}

@@ -16,7 +16,7 @@ use cloudmirror_fakes::gdrive::{FakeGdrive, FakeGdriveOptions};
 use cloudmirror_fakes::supabase::{FakeSupabase, FakeSupabaseOptions};
 use tokio::task::JoinHandle;
 
-use super::baselines::rclone_to_s3;
+use super::baselines::{in_turn, rclone_to_local, rclone_to_s3};
 use super::measure::{measure, which};
 use super::report::{dest_times, verdict};
 use super::servers::{link_proxy, link_proxy_on};
@@ -193,30 +193,13 @@ fn naive(
         Some(&gz),
     )?];
     steps.push(measure(Command::new("sha256sum").arg(&gz), None)?);
-    let mut local = Command::new("rclone");
-    local
-        .arg("--config")
-        .arg(&conf)
-        .arg("copy")
-        .arg(&gz)
-        .arg(&dir);
-    steps.push(measure(&mut local, None)?);
+    steps.push(measure(&mut rclone_to_local(&conf, &gz, &dir), None)?);
     steps.push(measure(
         &mut rclone_to_s3(&conf, &gz, "wan-naive", s3_endpoint),
         None,
     )?);
-    let total = Run {
-        secs: steps.iter().map(|r| r.secs).sum(),
-        cpu_secs: steps.iter().map(|r| r.cpu_secs).sum(),
-        rss_kib: steps.iter().map(|r| r.rss_kib).max().unwrap_or(0),
-        ok: steps.iter().all(|r| r.ok),
-        ..Run::default()
-    };
-    let parts: Vec<String> = steps.iter().map(|r| format!("{:.1}", r.secs)).collect();
-    let note = format!(
-        "pigz, sha256sum, rclone local, rclone s3: {} s",
-        parts.join(" + ")
-    );
+    let (total, parts) = in_turn(&steps);
+    let note = format!("pigz, sha256sum, rclone local, rclone s3: {parts} s");
     results.push("json", WHAT, size, &total, note);
     let _ = std::fs::remove_file(&gz);
     let _ = std::fs::remove_dir_all(&dir);
