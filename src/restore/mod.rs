@@ -1,9 +1,11 @@
 //! `restore`: download a backup, verify size and SHA-256 against its manifest while decompressing,
 //! and only then put the output in place. Falls back to the next destination when one fails.
 
+pub mod direct;
 pub mod gunzip;
 pub mod into;
 pub mod target;
+pub mod write_behind;
 
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use crate::backup::manifest::Manifest;
 use crate::catalog::fetch_manifest;
 use crate::destination::Destination;
 use crate::Error;
+use write_behind::WriteBehind;
 
 /// Where the restored bytes go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,8 +159,8 @@ fn write_verified(
             ))));
         }
     }
-    let (mut sink, temp): (Box<dyn Write>, Option<tempfile::NamedTempFile>) = match output {
-        Output::Stdout => (Box::new(io::BufWriter::new(io::stdout().lock())), None),
+    let (inner, temp): (Box<dyn Write + Send>, Option<tempfile::NamedTempFile>) = match output {
+        Output::Stdout => (Box::new(io::stdout()), None),
         Output::File(path) => {
             let dir = parent_dir(path);
             let tmp = tempfile::Builder::new()
@@ -169,9 +172,12 @@ fn write_verified(
             let file = tmp
                 .reopen()
                 .map_err(|e| Attempt::Fatal(Error::io("opening the output", e)))?;
-            (Box::new(io::BufWriter::new(file)), Some(tmp))
+            (Box::new(direct::DirectFile::new(file)), Some(tmp))
         }
     };
+    // Writing costs about as much as inflating: it gets a thread of its own.
+    let mut sink = WriteBehind::new(inner, "restore-write")
+        .map_err(|e| Attempt::Fatal(Error::io("starting the output writer", e)))?;
     let mut tracked = TrackWrites::new(&mut sink);
     let copied = decode_hashed(reader, compression, manifest.encrypted, &mut tracked);
     let write_failed = tracked.failed.take();
@@ -189,9 +195,8 @@ fn write_verified(
             Attempt::Skip(why)
         }
     })?;
-    sink.flush()
+    sink.finish()
         .map_err(|e| Attempt::Fatal(Error::io("writing the output", e)))?;
-    drop(sink);
     if let Err(why) = check_digests(&digests, manifest, dest) {
         // A file output is discarded with its temporary file; stdout cannot be taken back.
         return Err(if written_to_stdout {

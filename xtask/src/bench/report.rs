@@ -308,6 +308,23 @@ fn libdeflate_targets(out: &mut String, res: &Results, input: &str) {
             verdict(r.secs <= p.secs)
         );
     }
+    if let (Some(r), Some(p)) = (
+        res.get(input, super::scenarios::RESTORE_NULL),
+        res.get(input, "pigz -dc of the pigz output"),
+    ) {
+        let _ = writeln!(
+            out,
+            "- restore to standard output into `/dev/null` against `pigz -dc` into `/dev/null` (like for like): {:.2}×",
+            r.secs / p.secs
+        );
+    }
+    if let (Some(r), Some(p)) = (restore, res.get(input, super::baselines::PIGZ_DC_FILE)) {
+        let _ = writeln!(
+            out,
+            "- the same against `pigz -dc` into a file (like for like: both write the file): {:.2}×",
+            r.secs / p.secs
+        );
+    }
     if let (Some(r), Some(old)) = (restore, res.get(input, super::scenarios::RESTORE_STREAMED)) {
         let _ = writeln!(
             out,

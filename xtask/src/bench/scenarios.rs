@@ -40,6 +40,8 @@ pub(super) fn local_scenarios(
         if compress == "gzip" {
             let run = restore_local(bench, &cfg, name, size)?;
             results.push(label, "scenario 1: restore from local", size, &run.0, run.1);
+            let run = restore_to_null(bench, &cfg, name)?;
+            results.push(label, RESTORE_NULL, size, &run, String::new());
             if let Some(run) = restore_streamed(bench, &cfg, &dir, path, size)? {
                 results.push(label, RESTORE_STREAMED, size, &run.0, run.1);
             }
@@ -199,6 +201,20 @@ fn restore_local(bench: &Bench, cfg: &Path, name: &str, size: u64) -> Result<(Ru
     };
     let _ = std::fs::remove_file(&out);
     Ok((run, note))
+}
+
+/// The row name of [`restore_to_null`].
+pub(super) const RESTORE_NULL: &str =
+    "scenario 1: restore from local to standard output (/dev/null)";
+
+/// `cloudmirror restore NAME --from local -o -` into `/dev/null`: the restore without the cost of
+/// writing a file, like for like with `pigz -dc` into `/dev/null`.
+fn restore_to_null(bench: &Bench, cfg: &Path, name: &str) -> Result<Run> {
+    let mut cmd = Command::new(&bench.bin);
+    cmd.arg("--config")
+        .arg(cfg)
+        .args(["restore", name, "--from", "local", "--yes", "-o", "-"]);
+    measure(&mut cmd, Some(Path::new("/dev/null")))
 }
 
 /// `[backup] level` 0-9 for gzip on one local destination: what each level costs and stores.
