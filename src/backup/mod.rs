@@ -155,7 +155,8 @@ pub async fn run(
 
 /// The digests a backup to `destinations` records: SHA-256 always (restore and `verify --deep`
 /// check it), MD5 only for Google Drive and Azure and Dropbox's content hash only for Dropbox, the providers
-/// that report them (`verify` compares). MD5 alone costs about 1.5 CPU seconds per GiB stored.
+/// that report them (`verify` compares). MD5 alone costs about 1.5 CPU seconds per GiB stored;
+/// the spool runs each digest on a thread of its own ([`cloudmirror_contract::DigestThreads`]).
 pub(crate) fn digests_for(destinations: &[Destination]) -> DigestSet {
     DigestSet {
         sha256: true,

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cloudmirror_contract::{
-    ByteStream, DigestSet, Digests, Error as StoreError, ErrorKind, Hashes,
+    ByteStream, DigestSet, DigestThreads, Digests, Error as StoreError, ErrorKind,
 };
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -114,7 +114,7 @@ pub fn create_spool(
     let stored = Stored {
         file,
         flow: flow.clone(),
-        hashes: Hashes::with(digests),
+        hashes: Some(DigestThreads::spawn(digests)?),
         written: 0,
         published: 0,
         tx: tx.clone(),
@@ -173,7 +173,8 @@ fn remove_stale(dir: &Path) {
 struct Stored {
     file: BackingWriter,
     flow: Arc<Flow>,
-    hashes: Hashes,
+    /// Each digest on its own thread: the writer only copies.
+    hashes: Option<DigestThreads>,
     written: u64,
     published: u64,
     tx: Arc<watch::Sender<SpoolState>>,
@@ -197,7 +198,9 @@ impl Write for Stored {
         )?;
         let take = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
         let n = self.file.write(self.written, &buf[..take])?;
-        self.hashes.update(&buf[..n]);
+        if let Some(h) = &mut self.hashes {
+            h.update(&buf[..n]);
+        }
         self.written += n as u64;
         if self.written - self.published >= PUBLISH_STEP {
             self.published = self.written;
@@ -244,9 +247,13 @@ impl SpoolWriter {
         };
         stored.file.flush()?;
         self.finished = true;
-        let hashes = std::mem::take(&mut stored.hashes);
+        let hashes = stored
+            .hashes
+            .take()
+            .ok_or_else(|| io::Error::other("the spool is closed"))?
+            .finish()?;
         self.tx.send_replace(SpoolState::Done(stored.written));
-        Ok(hashes.finish())
+        Ok(hashes)
     }
 
     /// Marks the spool failed: readers end with an error carrying `message`.

@@ -5,6 +5,9 @@ use sha2::{Digest, Sha256};
 
 use crate::Checksum;
 
+mod threads;
+pub use threads::DigestThreads;
+
 /// Dropbox hashes content in blocks of this many bytes (4 MiB).
 pub const DROPBOX_BLOCK_SIZE: usize = 4 * 1024 * 1024;
 

@@ -34,7 +34,9 @@ pub mod testkit;
 
 pub use chunk::{Chunk, ChunkReader};
 pub use error::{Error, ErrorKind, Result, DISK_FULL};
-pub use hash::{dropbox_content_hash, DigestSet, Digests, Hashes, DROPBOX_BLOCK_SIZE};
+pub use hash::{
+    dropbox_content_hash, DigestSet, DigestThreads, Digests, Hashes, DROPBOX_BLOCK_SIZE,
+};
 pub use key::{Key, Prefix};
 pub use retry::{parse_retry_after, RetryPolicy, DEFAULT_RETRY_FOR};
 pub use size::ByteSize;
