@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cloudmirror_azure::testserver::{Azurite, CutProxy};
 use cloudmirror_azure::{AzureConfig, AzureStore};
-use cloudmirror_contract::testkit::{data, gated_body, unique_prefix, CASES};
+use cloudmirror_contract::testkit::{data, gated_body, run_case_logged};
 use cloudmirror_contract::{
     ByteSize, Checksum, ErrorKind, Key, Prefix, RetryPolicy, Store, StoreExt,
 };
@@ -52,13 +52,8 @@ async fn run_case(name: &str) {
     let Some(server) = start_server(&test).await else {
         return;
     };
-    let Some(&(_, case)) = CASES.iter().find(|(n, _)| *n == name) else {
-        panic!("no contract case named {name}");
-    };
     let store: Arc<dyn Store> = Arc::new(store_for(&server).await);
-    if let Err(e) = tokio::spawn(case(store, unique_prefix())).await {
-        panic!("{test} failed: {e}\nserver log:\n{}", server.log());
-    }
+    run_case_logged(&test, name, store, || server.log()).await;
 }
 
 // One `#[tokio::test]` per contract case (the contract's own list), so a failure names its case.

@@ -144,6 +144,22 @@ macro_rules! contract_cases_with {
 
 __contract_cases!(__contract_table! {});
 
+/// Runs the contract case `name` against `store` in a task of its own, so a failed assertion still
+/// lets `test` (the test's description) panic with `server_log()`: what a real server said.
+pub async fn run_case_logged(
+    test: &str,
+    name: &str,
+    store: Arc<dyn Store>,
+    server_log: impl FnOnce() -> String,
+) {
+    let Some(&(_, case)) = CASES.iter().find(|(n, _)| *n == name) else {
+        panic!("no contract case named {name}");
+    };
+    if let Err(e) = tokio::spawn(case(store, unique_prefix())).await {
+        panic!("{test} failed: {e}\nserver log:\n{}", server_log());
+    }
+}
+
 /// A fresh, unique prefix such as `contract-5f3a9c1e/`, so cases never see each other's objects.
 pub fn unique_prefix() -> Prefix {
     let p = Prefix::parse(&format!("contract-{:016x}/", fastrand::u64(..)));

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cloudmirror_contract::testkit::{unique_prefix, CASES};
+use cloudmirror_contract::testkit::run_case_logged;
 use cloudmirror_contract::{ByteSize, ByteStream, Key, Prefix, RetryPolicy, Store, StoreExt};
 use cloudmirror_s3::{S3Config, S3Store};
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -141,14 +141,8 @@ async fn run_case(name: &str) {
     let Some(server) = start_server(&test) else {
         return;
     };
-    let Some(&(_, case)) = CASES.iter().find(|(n, _)| *n == name) else {
-        panic!("no contract case named {name}");
-    };
     let store: Arc<dyn Store> = Arc::new(store_for(&server, ByteSize::mib(5)).await);
-    // In a task, so a broken promise still lets us print the server's log.
-    if let Err(e) = tokio::spawn(case(store, unique_prefix())).await {
-        panic!("{test} failed: {e}\nserver log:\n{}", server.log());
-    }
+    run_case_logged(&test, name, store, || server.log()).await;
 }
 
 // One `#[tokio::test]` per contract case (the contract's own list), so a failure names its case.
