@@ -3,7 +3,8 @@
 //! written in order; anything else (another tool's gzip, a backup from before libdeflate, or
 //! whatever follows the last recognised member) goes through the streaming `MultiGzDecoder`.
 //!
-//! Memory stays bounded: at most `2 × threads` members are in flight, and a recorded member
+//! Memory stays bounded: at most [`in_flight`]`(threads)` members are in flight, each inflated
+//! member goes to the output without a copy ([`OutputSink::put_owned`]), and a recorded member
 //! length or size over [`MAX_MEMBER_SOURCE`] is refused before anything is allocated. A damaged
 //! stream ends in an error naming the member, never a panic; the caller's SHA-256 check over the
 //! stored bytes remains the integrity guarantee.
@@ -15,15 +16,30 @@ use libdeflater::Decompressor;
 use crate::backup::compress::gzip::{
     member_capacity, member_length, MEMBER_HEADER, MEMBER_TRAILER,
 };
-use crate::backup::compress::pool::{BlockWork, OrderedBlocks};
+use crate::backup::compress::pool::{BlockSink, BlockWork, OrderedBlocks};
+
+use super::direct::ALIGN;
+use super::sink::OutputSink;
 
 /// Largest member source size accepted (members are [`crate::backup::compress::GZIP_BLOCK`]
 /// bytes; the headroom lets a later release raise the block size without breaking restores).
 pub const MAX_MEMBER_SOURCE: usize = 16 * 1024 * 1024;
 
+/// Members submitted and not yet written, at most: one per thread. Every member in flight holds
+/// a whole inflated megabyte, and a restore reads the next member far faster than a thread
+/// inflates it, so one waiting per thread (as a backup keeps) only costs memory: measured in
+/// `docs/benchmarks.md`, a restore was no faster with it and 1 MiB larger.
+pub fn in_flight(threads: usize) -> usize {
+    threads.max(1)
+}
+
 /// Decodes the gzip stream in `reader` into `sink` on `threads` threads; returns the bytes
 /// written. Stops at the end of the last member (the caller reads and hashes anything after).
-pub fn decode(mut reader: impl BufRead, sink: &mut dyn Write, threads: usize) -> io::Result<u64> {
+pub fn decode(
+    mut reader: impl BufRead,
+    sink: &mut dyn OutputSink,
+    threads: usize,
+) -> io::Result<u64> {
     let mut blocks: Option<OrderedBlocks> = None;
     let mut counted = CountingWriter {
         inner: sink,
@@ -62,7 +78,9 @@ pub fn decode(mut reader: impl BufRead, sink: &mut dyn Write, threads: usize) ->
             ));
         }
         let blocks = blocks.get_or_insert_with(|| {
-            OrderedBlocks::new(threads, "gunzip", || MemberInflater { decompressor: None })
+            OrderedBlocks::new(threads, in_flight(threads), "gunzip", || MemberInflater {
+                decompressor: None,
+            })
         });
         let mut member = blocks.buffer();
         member.extend_from_slice(&header);
@@ -88,7 +106,9 @@ struct MemberInflater {
 }
 
 impl BlockWork for MemberInflater {
-    fn run(&mut self, seq: u64, member: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    /// Inflates into `out` from its first [`ALIGN`]ed address on, so the output thread can hand
+    /// the bytes to a direct write as they are.
+    fn run(&mut self, seq: u64, member: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
         let trailer = member.len().saturating_sub(4);
         let isize = member
             .get(trailer..)
@@ -101,12 +121,15 @@ impl BlockWork for MemberInflater {
                 &format!("its trailer records {isize} bytes, over the {MAX_MEMBER_SOURCE} limit"),
             ));
         }
-        out.clear();
-        out.resize(isize, 0);
+        // A recycled buffer keeps its length: only what it lacks is zeroed, every byte is
+        // overwritten below.
+        out.reserve((isize + ALIGN).saturating_sub(out.len()));
+        let start = out.as_ptr().align_offset(ALIGN).min(ALIGN);
+        out.resize(start + isize, 0);
         let n = self
             .decompressor
             .get_or_insert_with(Decompressor::new)
-            .gzip_decompress(member, out)
+            .gzip_decompress(member, &mut out[start..])
             .map_err(|e| {
                 corrupt_member(
                     seq,
@@ -126,7 +149,7 @@ impl BlockWork for MemberInflater {
                 "it inflates to less than its trailer says",
             ));
         }
-        Ok(())
+        Ok(start)
     }
 }
 
@@ -160,8 +183,17 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Counts what is written through it.
 struct CountingWriter<'a> {
-    inner: &'a mut dyn Write,
+    inner: &'a mut dyn OutputSink,
     written: u64,
+}
+
+impl BlockSink for CountingWriter<'_> {
+    fn put(&mut self, out: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
+        let len = out.len().saturating_sub(start) as u64;
+        let back = self.inner.put_owned(out, start)?;
+        self.written += len;
+        Ok(back)
+    }
 }
 
 impl Write for CountingWriter<'_> {

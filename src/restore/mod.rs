@@ -4,6 +4,7 @@
 pub mod direct;
 pub mod gunzip;
 pub mod into;
+pub mod sink;
 pub mod target;
 pub mod write_behind;
 
@@ -20,6 +21,7 @@ use crate::backup::manifest::Manifest;
 use crate::catalog::fetch_manifest;
 use crate::destination::Destination;
 use crate::Error;
+use sink::OutputSink;
 use write_behind::WriteBehind;
 
 /// Where the restored bytes go.
@@ -270,12 +272,12 @@ fn extract_verified(
 /// A writer that remembers the first error its inner writer returned, so a failed restore can
 /// tell a failing output (fatal) from a corrupt copy (try the next one).
 struct TrackWrites<'a> {
-    inner: &'a mut dyn Write,
+    inner: &'a mut dyn OutputSink,
     failed: Option<io::Error>,
 }
 
 impl<'a> TrackWrites<'a> {
-    fn new(inner: &'a mut dyn Write) -> Self {
+    fn new(inner: &'a mut dyn OutputSink) -> Self {
         Self {
             inner,
             failed: None,
@@ -302,6 +304,14 @@ impl Write for TrackWrites<'_> {
     }
 }
 
+impl OutputSink for TrackWrites<'_> {
+    fn put_owned(&mut self, buf: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
+        self.inner
+            .put_owned(buf, start)
+            .inspect_err(|e| self.note(e))
+    }
+}
+
 /// Decrypts (when `encrypted`) and decompresses the stored bytes read from `reader` into `sink`,
 /// hashing every stored byte (including anything after the last gzip member). Returns the bytes
 /// written and the digests of the stored bytes, for [`check_digests`]; nothing is verified here.
@@ -309,7 +319,7 @@ pub(crate) fn decode_hashed(
     reader: impl Read,
     compression: Compression,
     encrypted: bool,
-    sink: &mut dyn Write,
+    sink: &mut dyn OutputSink,
 ) -> io::Result<(u64, cloudmirror_contract::Digests)> {
     let mut hashing = HashingReader {
         inner: reader,

@@ -4,10 +4,12 @@
 //! would double the wall time.
 //!
 //! Chunks start at an [`ALIGN`]ed address, so a [`super::direct::DirectFile`] can hand them to the
-//! disk without copying them into the page cache.
+//! disk without copying them into the page cache. A whole inflated member handed over with
+//! [`OutputSink::put_owned`] goes to the writer as it is, without a copy, and its buffer comes back
+//! for the next member.
 //!
-//! Memory stays bounded: at most [`QUEUED`] chunks of [`CHUNK`] bytes wait for the writer, plus the
-//! one being filled and the one being written. The first write error stops the writer; the next
+//! Memory stays bounded: at most [`QUEUED`] buffers (chunks of [`CHUNK`] bytes, or members) wait
+//! for the writer, plus the one being filled and the one being written. The first write error stops the writer; the next
 //! [`Write::write`] (or [`WriteBehind::finish`]) returns that error as the output gave it, so a
 //! full disk still reads as a full disk.
 
@@ -16,11 +18,13 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use super::direct::ALIGN;
+use super::sink::OutputSink;
 
 /// Bytes handed to the writer thread at a time.
 pub const CHUNK: usize = 1024 * 1024;
-/// Chunks waiting for the writer thread at most.
-pub const QUEUED: usize = 4;
+/// Buffers waiting for the writer thread at most: one, so the writer always has the next
+/// megabyte at hand (more bought no speed in `docs/benchmarks.md`, and each costs 1 MiB).
+pub const QUEUED: usize = 1;
 
 /// A [`Write`] that copies into chunks and writes them into `W` on a thread of its own.
 pub struct WriteBehind<W: Write + Send + 'static> {
@@ -83,15 +87,16 @@ impl<W: Write + Send + 'static> WriteBehind<W> {
         if self.current.len() == self.start {
             return Ok(());
         }
-        let (next, next_start) = aligned(
-            self.emptied
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(CHUNK + ALIGN)),
-        );
+        let (next, next_start) = aligned(self.emptied.try_recv().unwrap_or_default());
         let full = std::mem::replace(&mut self.current, next);
         let start = std::mem::replace(&mut self.start, next_start);
+        self.send(full, start)
+    }
+
+    /// Queues `buf[start..]` for the writer thread (waiting while [`QUEUED`] buffers are queued).
+    fn send(&mut self, buf: Vec<u8>, start: usize) -> io::Result<()> {
         let sent = match &self.to_writer {
-            Some(tx) => tx.send((full, start)).is_ok(),
+            Some(tx) => tx.send((buf, start)).is_ok(),
             None => false,
         };
         if sent {
@@ -137,10 +142,31 @@ impl<W: Write + Send + 'static> Write for WriteBehind<W> {
     }
 }
 
-/// Empties `buf` (of capacity `CHUNK + ALIGN`) and pads it up to its first [`ALIGN`]ed address;
+impl<W: Write + Send + 'static> OutputSink for WriteBehind<W> {
+    /// Queues `buf` itself when no chunk is being filled (the bytes before it are on their way);
+    /// otherwise copies, so the order holds. Hands back a buffer the writer is done with, if any.
+    fn put_owned(&mut self, buf: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
+        if self.writer.is_none() {
+            return Err(io::Error::other("the output writer stopped"));
+        }
+        if self.current.len() != self.start {
+            self.write_all(&buf[start..])?;
+            return Ok(Some(buf));
+        }
+        if buf.len() <= start {
+            return Ok(Some(buf));
+        }
+        self.send(buf, start)?;
+        Ok(self.emptied.try_recv().ok())
+    }
+}
+
+/// Empties `buf`, makes room for a chunk and pads it up to its first [`ALIGN`]ed address;
 /// returns it and that offset.
 fn aligned(mut buf: Vec<u8>) -> (Vec<u8>, usize) {
     buf.clear();
+    // No move once filled: the chunk's bytes must stay where they were aligned.
+    buf.reserve(CHUNK + ALIGN);
     let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
     buf.resize(start, 0);
     (buf, start)
@@ -169,6 +195,8 @@ mod tests {
         got: Arc<Mutex<Vec<u8>>>,
         /// Writes handed over at an address a direct write would refuse.
         misaligned: Arc<AtomicUsize>,
+        /// Where each write's bytes were.
+        addresses: Arc<Mutex<Vec<usize>>>,
         fail_after: Option<usize>,
     }
 
@@ -177,6 +205,7 @@ mod tests {
             if !buf.as_ptr().addr().is_multiple_of(ALIGN) {
                 self.misaligned.fetch_add(1, Ordering::Relaxed);
             }
+            self.addresses.lock().unwrap().push(buf.as_ptr().addr());
             let mut got = self.got.lock().unwrap();
             if self
                 .fail_after
@@ -210,6 +239,47 @@ mod tests {
             assert!(*sink.got.lock().unwrap() == data, "{len} bytes");
             assert_eq!(sink.misaligned.load(Ordering::Relaxed), 0, "{len} bytes");
         }
+    }
+
+    /// A buffer holding `data` from its first aligned address on, as the decoder makes them.
+    fn member(data: &[u8]) -> (Vec<u8>, usize) {
+        let mut buf: Vec<u8> = Vec::with_capacity(data.len() + ALIGN);
+        let start = buf.as_ptr().align_offset(ALIGN);
+        buf.resize(start, 0);
+        buf.extend_from_slice(data);
+        (buf, start)
+    }
+
+    #[test]
+    fn whole_members_go_to_the_writer_without_a_copy_and_in_order() {
+        let sink = Sink::default();
+        let mut w = WriteBehind::new(sink.clone(), "test-write").unwrap();
+        let data = pattern(5 * CHUNK + 777);
+        let pieces = [
+            &data[..CHUNK],
+            &data[CHUNK..2 * CHUNK],
+            &data[2 * CHUNK..2 * CHUNK + 100],
+            &data[2 * CHUNK + 100..4 * CHUNK],
+            &data[4 * CHUNK..],
+        ];
+        let mut owned_at = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            if i == 2 {
+                // Bytes written the ordinary way in between: the next member is copied after them.
+                w.write_all(piece).unwrap();
+                continue;
+            }
+            let (buf, start) = member(piece);
+            owned_at.push(buf[start..].as_ptr().addr());
+            w.put_owned(buf, start).unwrap();
+        }
+        w.finish().unwrap();
+        assert!(*sink.got.lock().unwrap() == data);
+        let addresses = sink.addresses.lock().unwrap();
+        // The first two members were written from their own buffers; the one after the copied
+        // bytes was copied (its buffer came straight back), and so on.
+        assert_eq!(addresses[..2], owned_at[..2], "members copied");
+        assert_eq!(sink.misaligned.load(Ordering::Relaxed), 0);
     }
 
     #[test]

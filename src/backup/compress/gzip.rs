@@ -16,7 +16,7 @@ use std::io::{self, Write};
 
 use libdeflater::{CompressionLvl, Compressor};
 
-use super::pool::{BlockWork, OrderedBlocks};
+use super::pool::{BlockWork, CopyInto, OrderedBlocks};
 
 /// Source bytes per gzip member. 1 MiB keeps the ratio within about 0.1 % of one single stream
 /// (each member restarts with an empty 32 KiB window) while leaving enough blocks to share out.
@@ -85,7 +85,9 @@ impl<W: Write> ParallelGzEncoder<W> {
     /// Like [`ParallelGzEncoder::new`] with another block size (tests use small ones).
     pub fn with_block_size(inner: W, level: u32, threads: usize, block_size: usize) -> Self {
         let block_size = block_size.max(1);
-        let blocks = OrderedBlocks::new(threads, "gzip", || MemberDeflater::new(level));
+        // Two blocks per thread: the workers keep busy while the next block is read.
+        let blocks =
+            OrderedBlocks::new(threads, 2 * threads, "gzip", || MemberDeflater::new(level));
         Self {
             inner,
             level,
@@ -106,7 +108,7 @@ impl<W: Write> ParallelGzEncoder<W> {
         if !self.block.is_empty() || self.blocks.submitted() == 0 {
             self.submit()?;
         }
-        self.blocks.finish(&mut self.inner)?;
+        self.blocks.finish(&mut CopyInto(&mut self.inner))?;
         self.inner.flush()?;
         // Dropping the pipeline stops its (idle) threads.
         let Self { inner, .. } = self;
@@ -117,7 +119,7 @@ impl<W: Write> ParallelGzEncoder<W> {
         let mut next = self.blocks.buffer();
         next.reserve(self.block_size);
         let data = std::mem::replace(&mut self.block, next);
-        self.blocks.submit(data, &mut self.inner)
+        self.blocks.submit(data, &mut CopyInto(&mut self.inner))
     }
 }
 
@@ -159,7 +161,7 @@ impl MemberDeflater {
 }
 
 impl BlockWork for MemberDeflater {
-    fn run(&mut self, _seq: u64, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    fn run(&mut self, _seq: u64, input: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
         let level = if self.level > 0 && incompressible(compressor(&mut self.probe, 1)?, input) {
             0
         } else {
@@ -170,7 +172,8 @@ impl BlockWork for MemberDeflater {
         } else {
             compressor(&mut self.main, level)?
         };
-        gzip_member(deflater, input, out, level)
+        gzip_member(deflater, input, out, level)?;
+        Ok(0)
     }
 }
 

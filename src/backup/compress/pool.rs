@@ -2,24 +2,45 @@
 //! each) and their results are written in submission order, with a bounded number in flight.
 //!
 //! Shared by the gzip encoder (backup) and the member-parallel decoder (restore). Buffers are
-//! recycled, so memory stays at `2 × threads` blocks in flight plus a few spares.
+//! recycled, inputs and outputs apart (a restore's members are small and its outputs large, a
+//! backup's the other way round), so memory stays at the blocks in flight.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// What a worker does to one block: turn `input` (block number `seq`) into `out` (empty on
-/// entry). Each worker thread owns its own value (libdeflate's state is per thread).
+/// What a worker does to one block: turn `input` (block number `seq`) into `out`. Each worker
+/// thread owns its own value (libdeflate's state is per thread).
 pub(crate) trait BlockWork: Send + 'static {
-    /// Fills `out` from `input`; an error fails the whole stream.
-    fn run(&mut self, seq: u64, input: &[u8], out: &mut Vec<u8>) -> io::Result<()>;
+    /// Fills `out` from `input` and returns where in `out` the result starts (a worker may pad
+    /// the front, to align it); `out` holds a recycled buffer's old bytes on entry. An error fails
+    /// the whole stream.
+    fn run(&mut self, seq: u64, input: &[u8], out: &mut Vec<u8>) -> io::Result<usize>;
+}
+
+/// Where the outputs go, in order.
+pub(crate) trait BlockSink {
+    /// Takes a block's result, `out[start..]`; hands back an emptied buffer to reuse, when it has
+    /// one (a writer that copies gives `out` back at once, one that keeps it gives back older ones).
+    fn put(&mut self, out: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>>;
+}
+
+/// A [`BlockSink`] that copies each result into a [`Write`].
+pub(crate) struct CopyInto<'a, W: Write + ?Sized>(pub &'a mut W);
+
+impl<W: Write + ?Sized> BlockSink for CopyInto<'_, W> {
+    fn put(&mut self, out: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
+        self.0.write_all(&out[start..])?;
+        Ok(Some(out))
+    }
 }
 
 /// A block, its place in the stream and an output buffer.
 type Job = (u64, Vec<u8>, Vec<u8>);
-/// A finished block and its place in the stream, with the input buffer handed back for reuse.
-type Done = (u64, io::Result<(Vec<u8>, Vec<u8>)>);
+/// A finished block (output and where its result starts) and its place in the stream, with the
+/// input buffer handed back for reuse.
+type Done = (u64, io::Result<(Vec<u8>, Vec<u8>, usize)>);
 
 /// Worker threads.
 struct Pool {
@@ -39,10 +60,12 @@ pub(crate) struct OrderedBlocks {
     next_submit: u64,
     /// Sequence number of the next output to write.
     next_write: u64,
-    /// Outputs that came back early, by sequence number.
-    ready: BTreeMap<u64, Vec<u8>>,
-    /// Emptied buffers, reused so memory stays put.
-    spare: Vec<Vec<u8>>,
+    /// Outputs that came back early (and where their results start), by sequence number.
+    ready: BTreeMap<u64, (Vec<u8>, usize)>,
+    /// Emptied input buffers, reused so memory stays put.
+    spare_inputs: Vec<Vec<u8>>,
+    /// Emptied output buffers, likewise.
+    spare_outputs: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for OrderedBlocks {
@@ -55,8 +78,14 @@ impl std::fmt::Debug for OrderedBlocks {
 }
 
 impl OrderedBlocks {
-    /// A pipeline on `threads` threads named `name-N`, each running its own `make()`.
-    pub(crate) fn new<W: BlockWork>(threads: usize, name: &str, make: impl Fn() -> W) -> Self {
+    /// A pipeline on `threads` threads named `name-N`, each running its own `make()`, with at
+    /// most `in_flight` blocks submitted and not yet written (at least `threads`).
+    pub(crate) fn new<W: BlockWork>(
+        threads: usize,
+        in_flight: usize,
+        name: &str,
+        make: impl Fn() -> W,
+    ) -> Self {
         let threads = threads.max(1);
         let (inline, pool) = if threads == 1 {
             (Some(Box::new(make()) as Box<dyn BlockWork>), None)
@@ -66,11 +95,12 @@ impl OrderedBlocks {
         Self {
             inline,
             pool,
-            max_in_flight: 2 * threads as u64,
+            max_in_flight: in_flight.max(threads) as u64,
             next_submit: 0,
             next_write: 0,
             ready: BTreeMap::new(),
-            spare: Vec::new(),
+            spare_inputs: Vec::new(),
+            spare_outputs: Vec::new(),
         }
     }
 
@@ -84,23 +114,25 @@ impl OrderedBlocks {
         self.next_submit
     }
 
-    /// An empty buffer for the next block (a recycled one when there is one).
+    /// An empty buffer for the next block's input (a recycled one when there is one).
     pub(crate) fn buffer(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_default()
+        let mut buf = self.spare_inputs.pop().unwrap_or_default();
+        buf.clear();
+        buf
     }
 
-    /// Hands `input` to a worker (or runs it inline), writes every output now ready in order into
+    /// Hands `input` to a worker (or runs it inline), puts every output now ready in order into
     /// `sink`, and waits while too many blocks are in flight.
-    pub(crate) fn submit(&mut self, input: Vec<u8>, sink: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn submit(&mut self, input: Vec<u8>, sink: &mut dyn BlockSink) -> io::Result<()> {
         let seq = self.next_submit;
         self.next_submit += 1;
-        let mut out = self.buffer();
+        let mut out = self.spare_outputs.pop().unwrap_or_default();
         if let Some(work) = &mut self.inline {
-            work.run(seq, &input, &mut out)?;
-            sink.write_all(&out)?;
+            let start = work.run(seq, &input, &mut out)?;
             self.next_write += 1;
-            self.recycle(input);
-            self.recycle(out);
+            self.recycle_input(input);
+            let back = sink.put(out, start)?;
+            self.recycle_output(back);
             return Ok(());
         }
         let pool = self
@@ -121,15 +153,15 @@ impl OrderedBlocks {
         Ok(())
     }
 
-    /// Waits for every block in flight and writes its output.
-    pub(crate) fn finish(&mut self, sink: &mut dyn Write) -> io::Result<()> {
+    /// Waits for every block in flight and puts its output into `sink`.
+    pub(crate) fn finish(&mut self, sink: &mut dyn BlockSink) -> io::Result<()> {
         while self.next_write < self.next_submit {
             self.wait_one(sink)?;
         }
         Ok(())
     }
 
-    fn wait_one(&mut self, sink: &mut dyn Write) -> io::Result<()> {
+    fn wait_one(&mut self, sink: &mut dyn BlockSink) -> io::Result<()> {
         let pool = self
             .pool
             .as_ref()
@@ -141,23 +173,33 @@ impl OrderedBlocks {
         self.accept(done, sink)
     }
 
-    fn accept(&mut self, (seq, done): Done, sink: &mut dyn Write) -> io::Result<()> {
-        let (input, out) = done?;
-        self.recycle(input);
-        self.ready.insert(seq, out);
-        while let Some(out) = self.ready.remove(&self.next_write) {
-            sink.write_all(&out)?;
+    fn accept(&mut self, (seq, done): Done, sink: &mut dyn BlockSink) -> io::Result<()> {
+        let (input, out, start) = done?;
+        self.recycle_input(input);
+        self.ready.insert(seq, (out, start));
+        while let Some((out, start)) = self.ready.remove(&self.next_write) {
             self.next_write += 1;
-            self.recycle(out);
+            let back = sink.put(out, start)?;
+            self.recycle_output(back);
         }
         Ok(())
     }
 
-    fn recycle(&mut self, mut buf: Vec<u8>) {
-        // Everything in flight plus the block being filled, inputs and outputs.
-        if self.spare.len() < 2 * self.max_in_flight as usize + 2 {
-            buf.clear();
-            self.spare.push(buf);
+    /// Spares kept each way: no more than can be in flight, so the spares never hold more
+    /// memory than the pipeline had in use, and nothing is allocated anew once it runs.
+    fn spare_cap(&self) -> usize {
+        self.max_in_flight as usize + 1
+    }
+
+    fn recycle_input(&mut self, buf: Vec<u8>) {
+        if self.spare_inputs.len() < self.spare_cap() {
+            self.spare_inputs.push(buf);
+        }
+    }
+
+    fn recycle_output(&mut self, buf: Option<Vec<u8>>) {
+        if let Some(buf) = buf.filter(|_| self.spare_outputs.len() < self.spare_cap()) {
+            self.spare_outputs.push(buf);
         }
     }
 }
@@ -196,7 +238,7 @@ fn start_pool<W: BlockWork>(threads: usize, name: &str, make: &impl Fn() -> W) -
                         work.run(seq, &input, &mut out)
                     }))
                     .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")))
-                    .map(|()| (input, out));
+                    .map(|start| (input, out, start));
                     if done.send((seq, result)).is_err() {
                         return;
                     }
