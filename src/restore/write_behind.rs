@@ -20,11 +20,12 @@ use std::thread::JoinHandle;
 use super::direct::ALIGN;
 use super::sink::OutputSink;
 
-/// Bytes handed to the writer thread at a time.
-pub const CHUNK: usize = 1024 * 1024;
-/// Buffers waiting for the writer thread at most: one, so the writer always has the next
-/// megabyte at hand (more bought no speed in `docs/benchmarks.md`, and each costs 1 MiB).
-pub const QUEUED: usize = 1;
+/// Bytes handed to the writer thread at a time by [`Write::write`] (whole members go as they are).
+pub const CHUNK: usize = 256 * 1024;
+/// Buffers waiting for the writer thread at most: none, a buffer is handed over when the writer
+/// takes it. The decoder's threads go on inflating meanwhile; a queue bought no speed in
+/// `docs/benchmarks.md` and cost 1 MiB per place.
+pub const QUEUED: usize = 0;
 
 /// A [`Write`] that copies into chunks and writes them into `W` on a thread of its own.
 pub struct WriteBehind<W: Write + Send + 'static> {

@@ -335,6 +335,23 @@ fn libdeflate_targets(out: &mut String, res: &Results, input: &str) {
             old.rss_kib as f64 / 1024.0
         );
     }
+    if let (Some(r), Some(old), Some(plain)) = (
+        restore,
+        res.get(input, super::scenarios::RESTORE_STREAMED),
+        res.get(input, super::scenarios::RESTORE_PLAIN),
+    ) {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let _ = writeln!(
+            out,
+            "- restore peak RSS {:.1} MiB, the streaming decoder {:.1} MiB, a restore with nothing to decompress {:.1} MiB: decompressing adds {:.1} MiB against {:.1} MiB; within 10 % of the streaming decoder: {}",
+            mib(r.rss_kib),
+            mib(old.rss_kib),
+            mib(plain.rss_kib),
+            mib(r.rss_kib.saturating_sub(plain.rss_kib)),
+            mib(old.rss_kib.saturating_sub(plain.rss_kib)),
+            verdict(r.rss_kib * 10 <= old.rss_kib * 11)
+        );
+    }
 }
 
 /// The slow-destination and memory-versus-size checks.

@@ -37,6 +37,10 @@ pub(super) fn local_scenarios(
             stored_note(&run, size)
         };
         results.push(label, what, size, &run, note);
+        if compress == "none" {
+            let run = restore_local(bench, &cfg, name, size)?;
+            results.push(label, RESTORE_PLAIN, size, &run.0, run.1);
+        }
         if compress == "gzip" {
             let run = restore_local(bench, &cfg, name, size)?;
             results.push(label, "scenario 1: restore from local", size, &run.0, run.1);
@@ -202,6 +206,10 @@ fn restore_local(bench: &Bench, cfg: &Path, name: &str, size: u64) -> Result<(Ru
     let _ = std::fs::remove_file(&out);
     Ok((run, note))
 }
+
+/// The row name of the restore without compression: the same reading, hashing and writing with
+/// nothing to decompress, against which the other restores' peak RSS reads as decompression.
+pub(super) const RESTORE_PLAIN: &str = "scenario 1, no compression: restore from local";
 
 /// The row name of [`restore_to_null`].
 pub(super) const RESTORE_NULL: &str =
