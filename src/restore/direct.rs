@@ -16,6 +16,12 @@ use std::io::{self, Write};
 /// 4 KiB sector devices alike).
 pub const ALIGN: usize = 4096;
 
+/// Bytes to skip from `ptr` (the start of a buffer's allocation) to its first [`ALIGN`]ed
+/// address: where a buffer meant for direct writes puts its data.
+pub fn align_pad(ptr: *const u8) -> usize {
+    ptr.align_offset(ALIGN).min(ALIGN)
+}
+
 /// A file written with `O_DIRECT` while the writes allow it, buffered from then on.
 #[derive(Debug)]
 pub struct DirectFile {
@@ -118,7 +124,7 @@ mod tests {
     /// one), as the restore's writer hands them over.
     fn aligned(len: usize) -> (Vec<u8>, usize) {
         let mut buf: Vec<u8> = Vec::with_capacity(len + ALIGN);
-        let start = buf.as_ptr().align_offset(ALIGN);
+        let start = align_pad(buf.as_ptr());
         buf.resize(start, 0);
         buf.extend((0..len).map(|i| (i * 7 % 253) as u8));
         (buf, start)

@@ -16,9 +16,9 @@ use libdeflater::Decompressor;
 use crate::backup::compress::gzip::{
     member_capacity, member_length, MEMBER_HEADER, MEMBER_TRAILER,
 };
-use crate::backup::compress::pool::{BlockSink, BlockWork, OrderedBlocks};
+use crate::backup::compress::pool::{BlockWork, OrderedBlocks};
 
-use super::direct::ALIGN;
+use super::direct::{align_pad, ALIGN};
 use super::sink::OutputSink;
 
 /// Largest member source size accepted (members are [`crate::backup::compress::GZIP_BLOCK`]
@@ -124,7 +124,7 @@ impl BlockWork for MemberInflater {
         // A recycled buffer keeps its length: only what it lacks is zeroed, every byte is
         // overwritten below.
         out.reserve((isize + ALIGN).saturating_sub(out.len()));
-        let start = out.as_ptr().align_offset(ALIGN).min(ALIGN);
+        let start = align_pad(out.as_ptr());
         out.resize(start + isize, 0);
         let n = self
             .decompressor
@@ -187,8 +187,8 @@ struct CountingWriter<'a> {
     written: u64,
 }
 
-impl BlockSink for CountingWriter<'_> {
-    fn put(&mut self, out: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
+impl OutputSink for CountingWriter<'_> {
+    fn put_owned(&mut self, out: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
         let len = out.len().saturating_sub(start) as u64;
         let back = self.inner.put_owned(out, start)?;
         self.written += len;

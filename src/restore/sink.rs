@@ -4,15 +4,7 @@
 
 use std::io::{self, Write};
 
-/// A [`Write`] that can also take a whole buffer of decoded bytes.
-pub trait OutputSink: Write {
-    /// Writes `buf[start..]`, taking `buf`; hands back an emptied buffer to reuse when it has
-    /// one. By default it copies, and hands `buf` itself back.
-    fn put_owned(&mut self, buf: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
-        self.write_all(&buf[start..])?;
-        Ok(Some(buf))
-    }
-}
+pub use crate::backup::compress::pool::OutputSink;
 
 impl OutputSink for Vec<u8> {}
 

@@ -9,15 +9,15 @@
 //! for the next member.
 //!
 //! Memory stays bounded: at most [`QUEUED`] buffers (chunks of [`CHUNK`] bytes, or members) wait
-//! for the writer, plus the one being filled and the one being written. The first write error stops the writer; the next
-//! [`Write::write`] (or [`WriteBehind::finish`]) returns that error as the output gave it, so a
-//! full disk still reads as a full disk.
+//! for the writer, plus the one being filled and the one being written. The first write error
+//! stops the writer; the next [`Write::write`] (or [`WriteBehind::finish`]) returns that error as
+//! the output gave it, so a full disk still reads as a full disk.
 
 use std::io::{self, Write};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use super::direct::ALIGN;
+use super::direct::{align_pad, ALIGN};
 use super::sink::OutputSink;
 
 /// Bytes handed to the writer thread at a time by [`Write::write`] (whole members go as they are).
@@ -168,7 +168,7 @@ fn aligned(mut buf: Vec<u8>) -> (Vec<u8>, usize) {
     buf.clear();
     // No move once filled: the chunk's bytes must stay where they were aligned.
     buf.reserve(CHUNK + ALIGN);
-    let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
+    let start = align_pad(buf.as_ptr());
     buf.resize(start, 0);
     (buf, start)
 }
@@ -245,7 +245,7 @@ mod tests {
     /// A buffer holding `data` from its first aligned address on, as the decoder makes them.
     fn member(data: &[u8]) -> (Vec<u8>, usize) {
         let mut buf: Vec<u8> = Vec::with_capacity(data.len() + ALIGN);
-        let start = buf.as_ptr().align_offset(ALIGN);
+        let start = align_pad(buf.as_ptr());
         buf.resize(start, 0);
         buf.extend_from_slice(data);
         (buf, start)

@@ -19,22 +19,31 @@ pub(crate) trait BlockWork: Send + 'static {
     fn run(&mut self, seq: u64, input: &[u8], out: &mut Vec<u8>) -> io::Result<usize>;
 }
 
-/// Where the outputs go, in order.
-pub(crate) trait BlockSink {
-    /// Takes a block's result, `out[start..]`; hands back an emptied buffer to reuse, when it has
-    /// one (a writer that copies gives `out` back at once, one that keeps it gives back older ones).
-    fn put(&mut self, out: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>>;
-}
-
-/// A [`BlockSink`] that copies each result into a [`Write`].
-pub(crate) struct CopyInto<'a, W: Write + ?Sized>(pub &'a mut W);
-
-impl<W: Write + ?Sized> BlockSink for CopyInto<'_, W> {
-    fn put(&mut self, out: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
-        self.0.write_all(&out[start..])?;
-        Ok(Some(out))
+/// Where the outputs go, in order: a [`Write`] that can also take a whole result buffer. The
+/// restore's output thread keeps the buffer and writes it without a copy
+/// (`restore::write_behind`); anything else copies it (the default).
+pub trait OutputSink: Write {
+    /// Writes `buf[start..]`, taking `buf`; hands back an emptied buffer to reuse when it has
+    /// one. By default it copies, and hands `buf` itself back.
+    fn put_owned(&mut self, buf: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
+        self.write_all(&buf[start..])?;
+        Ok(Some(buf))
     }
 }
+
+/// Any [`Write`] as an [`OutputSink`] that copies.
+pub(crate) struct CopyInto<'a, W: Write + ?Sized>(pub &'a mut W);
+
+impl<W: Write + ?Sized> Write for CopyInto<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write + ?Sized> OutputSink for CopyInto<'_, W> {}
 
 /// A block, its place in the stream and an output buffer.
 type Job = (u64, Vec<u8>, Vec<u8>);
@@ -123,7 +132,7 @@ impl OrderedBlocks {
 
     /// Hands `input` to a worker (or runs it inline), puts every output now ready in order into
     /// `sink`, and waits while too many blocks are in flight.
-    pub(crate) fn submit(&mut self, input: Vec<u8>, sink: &mut dyn BlockSink) -> io::Result<()> {
+    pub(crate) fn submit(&mut self, input: Vec<u8>, sink: &mut dyn OutputSink) -> io::Result<()> {
         let seq = self.next_submit;
         self.next_submit += 1;
         let mut out = self.spare_outputs.pop().unwrap_or_default();
@@ -131,7 +140,7 @@ impl OrderedBlocks {
             let start = work.run(seq, &input, &mut out)?;
             self.next_write += 1;
             self.recycle_input(input);
-            let back = sink.put(out, start)?;
+            let back = sink.put_owned(out, start)?;
             self.recycle_output(back);
             return Ok(());
         }
@@ -154,14 +163,14 @@ impl OrderedBlocks {
     }
 
     /// Waits for every block in flight and puts its output into `sink`.
-    pub(crate) fn finish(&mut self, sink: &mut dyn BlockSink) -> io::Result<()> {
+    pub(crate) fn finish(&mut self, sink: &mut dyn OutputSink) -> io::Result<()> {
         while self.next_write < self.next_submit {
             self.wait_one(sink)?;
         }
         Ok(())
     }
 
-    fn wait_one(&mut self, sink: &mut dyn BlockSink) -> io::Result<()> {
+    fn wait_one(&mut self, sink: &mut dyn OutputSink) -> io::Result<()> {
         let pool = self
             .pool
             .as_ref()
@@ -173,13 +182,13 @@ impl OrderedBlocks {
         self.accept(done, sink)
     }
 
-    fn accept(&mut self, (seq, done): Done, sink: &mut dyn BlockSink) -> io::Result<()> {
+    fn accept(&mut self, (seq, done): Done, sink: &mut dyn OutputSink) -> io::Result<()> {
         let (input, out, start) = done?;
         self.recycle_input(input);
         self.ready.insert(seq, (out, start));
         while let Some((out, start)) = self.ready.remove(&self.next_write) {
             self.next_write += 1;
-            let back = sink.put(out, start)?;
+            let back = sink.put_owned(out, start)?;
             self.recycle_output(back);
         }
         Ok(())

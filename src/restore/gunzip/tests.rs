@@ -213,3 +213,49 @@ fn members_written_by_an_independent_encoder_decode_on_the_member_path() {
     let err = run(&bad, 2).unwrap_err();
     assert!(err.to_string().contains("gzip member 0"), "{err}");
 }
+
+/// Records where each whole member handed over starts; copies like any writer.
+#[derive(Default)]
+struct Starts {
+    out: Vec<u8>,
+    misaligned: usize,
+    owned: usize,
+}
+
+impl Write for Starts {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl OutputSink for Starts {
+    fn put_owned(&mut self, buf: Vec<u8>, start: usize) -> io::Result<Option<Vec<u8>>> {
+        self.owned += 1;
+        if !buf[start..].as_ptr().addr().is_multiple_of(ALIGN) {
+            self.misaligned += 1;
+        }
+        self.out.extend_from_slice(&buf[start..]);
+        Ok(Some(buf))
+    }
+}
+
+#[test]
+fn members_reach_the_output_whole_and_aligned_for_direct_writes() {
+    let block = 64 * 1024;
+    let data = sample(7 * block + 1234);
+    let stored = ours(&data, 6, block);
+    for threads in [1, 2] {
+        let mut sink = Starts::default();
+        let n = decode(stored.as_slice(), &mut sink, threads).unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert!(sink.out == data, "threads {threads}");
+        assert_eq!(
+            sink.owned, 8,
+            "members handed over whole, threads {threads}"
+        );
+        assert_eq!(sink.misaligned, 0, "threads {threads}");
+    }
+}
