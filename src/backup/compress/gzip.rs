@@ -9,8 +9,9 @@
 //! requires. The output depends only on the input, the level and [`GZIP_BLOCK`], never on the
 //! number of threads or on how the input was split into writes.
 //!
-//! `[backup] level` 0-9 is libdeflate's level of the same number (libdeflate's scale is zlib's,
-//! extended to 12; 0 writes stored blocks). Levels 10-12 are not offered: same range as before.
+//! `[backup] level` 0-9 keeps zlib's meaning (0 stores, 1 fastest, 6 the default, 9 smallest) and
+//! maps to libdeflate's levels with [`libdeflate_level`]: from the default up, libdeflate one level
+//! lower already stores less than zlib at the level asked for, in less time.
 
 use std::io::{self, Write};
 
@@ -21,6 +22,19 @@ use super::pool::{BlockWork, CopyInto, OrderedBlocks};
 /// Source bytes per gzip member. 1 MiB keeps the ratio within about 0.1 % of one single stream
 /// (each member restarts with an empty 32 KiB window) while leaving enough blocks to share out.
 pub const GZIP_BLOCK: usize = 1024 * 1024;
+
+/// libdeflate's level for `[backup] level` `level` (0-9). Measured on the benchmark's JSON export
+/// (`docs/benchmarks.md`, "Levels"), each stores no more than zlib (`gzip -n`, `pigz -n`) at the
+/// same level and 9 stays the smallest: 0-5 are libdeflate's own, 6, 7 and 8 are libdeflate 5, 6
+/// and 7 (each stores less than zlib's 6, 7 and 8; libdeflate 6, 7 and 8 cost 1.2x, 1.4x and 2x the
+/// time for 0.6, 0.1 and 0.3 points), 9 is libdeflate 9. Before 2026-12-06 level n was libdeflate
+/// n; both read back the same.
+pub fn libdeflate_level(level: u32) -> u32 {
+    match level {
+        6..=8 => level - 1,
+        other => other,
+    }
+}
 
 /// Length of the member header this encoder writes: the 10 fixed bytes, `XLEN`, and the `CM`
 /// subfield (2 id bytes, 2 length bytes, a little-endian `u32` member length).
@@ -170,7 +184,7 @@ impl BlockWork for MemberDeflater {
         let deflater = if level == 0 {
             compressor(&mut self.stored, 0)?
         } else {
-            compressor(&mut self.main, level)?
+            compressor(&mut self.main, libdeflate_level(level))?
         };
         gzip_member(deflater, input, out, level)?;
         Ok(0)

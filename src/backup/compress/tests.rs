@@ -28,6 +28,40 @@ fn sample(len: usize) -> Vec<u8> {
     out
 }
 
+/// Like a database export: JSON rows whose fields vary pseudo-randomly (xorshift), so the levels
+/// compare as they do on real dumps (on [`sample`]'s regular rows libdeflate's 2 stores more than
+/// its 1, and its 6 more than its 5).
+fn export_rows(len: usize) -> Vec<u8> {
+    const PLANS: [&str; 3] = ["free", "pro", "enterprise"];
+    let mut out = Vec::with_capacity(len + 200);
+    let mut x = 0x2545_F491_4F6C_DD1D_u64;
+    for row in 0u64.. {
+        if out.len() >= len {
+            break;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(
+            format!(
+                "{{\"id\":{row},\"email\":\"u{}@org{}.example\",\"plan\":\"{}\",\"balance\":{}.{:02},\"seen\":\"2024-{:02}-{:02}T{:02}:{:02}Z\"}}\n",
+                x % 1_000_003,
+                (x >> 20) % 50,
+                PLANS[((x >> 8) % 3) as usize],
+                (x >> 12) % 100_000,
+                (x >> 32) % 100,
+                1 + (x >> 40) % 12,
+                1 + (x >> 44) % 28,
+                (x >> 50) % 24,
+                (x >> 56) % 60,
+            )
+            .as_bytes(),
+        );
+    }
+    out.truncate(len);
+    out
+}
+
 fn gz(data: &[u8], level: u32, threads: usize, block: usize, write_size: usize) -> Vec<u8> {
     let mut enc = ParallelGzEncoder::with_block_size(Vec::new(), level, threads, block);
     for piece in data.chunks(write_size.max(1)) {
@@ -173,6 +207,30 @@ fn every_level_round_trips_and_higher_levels_shrink_compressible_data() {
     }
     assert!(stored_9.len() < stored_1.len());
     assert!(gz(&data, 0, 2, 65_536, 10_000).len() > data.len());
+}
+
+/// What `[backup] level` promises after mapping to libdeflate ([`gzip::libdeflate_level`]): no
+/// more stored than zlib at the same level (one member per block, as ours), and never more at a
+/// higher level.
+#[test]
+fn each_level_stores_no_more_than_zlib_at_that_level_nor_than_the_level_below() {
+    let data = export_rows(2 * GZIP_BLOCK);
+    let mut previous = usize::MAX;
+    for level in 1..=9 {
+        let ours = gz(&data, level, 2, GZIP_BLOCK, 65_536).len();
+        let mut zlib = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+        for block in data.chunks(GZIP_BLOCK) {
+            // One member per block, as ours (each starts with an empty window).
+            let mut member =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+            member.write_all(block).unwrap();
+            zlib.get_mut().extend(member.finish().unwrap());
+        }
+        let zlib = zlib.get_ref().len();
+        assert!(ours <= zlib, "level {level}: {ours} bytes, zlib {zlib}");
+        assert!(ours <= previous, "level {level}: {ours} bytes, level below {previous}");
+        previous = ours;
+    }
 }
 
 #[test]

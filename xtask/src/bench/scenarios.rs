@@ -1,11 +1,14 @@
 //! cloudmirror's scenarios: one local destination, each remote alone, several at once, a slow one.
 
 use anyhow::Result;
+use cloudmirror::backup::compress::gzip::libdeflate_level;
 
 use super::local_toml;
 use super::measure::measure;
+use super::measure::which;
 use super::measure::Run;
 use super::report::dest_times;
+use super::report::ratio_note;
 use super::report::stored_note;
 use super::report::Results;
 use super::Bench;
@@ -237,7 +240,11 @@ pub(super) fn gzip_levels(
         let dir = bench.fresh_dir("local")?;
         let cfg = bench.config(&[local_toml(&dir)], "gzip", Some(level))?;
         let run = bench.backup(&cfg, path, "level.gz")?;
-        let note = stored_note(&run, size);
+        let note = format!(
+            "{}; libdeflate level {}",
+            stored_note(&run, size),
+            libdeflate_level(level)
+        );
         results.push(
             label,
             &format!("scenario 1, gzip level {level}: local"),
@@ -245,6 +252,24 @@ pub(super) fn gzip_levels(
             &run,
             note,
         );
+        // zlib at the same level: each of ours should store no more (`docs/configuration.md`).
+        if level > 0 && which("pigz") {
+            let arg = format!("-{level}");
+            let pigz_out = dir.join("zlib.gz");
+            let run = measure(
+                Command::new("pigz").args([arg.as_str(), "-p", "2", "-c"]).arg(path),
+                Some(&pigz_out),
+            )?;
+            let stored = std::fs::metadata(&pigz_out).map_or(0, |m| m.len());
+            let _ = std::fs::remove_file(&pigz_out);
+            results.push(
+                label,
+                &format!("pigz -{level} -p 2 (zlib level {level})"),
+                size,
+                &run,
+                ratio_note(stored, size),
+            );
+        }
     }
     bench.fresh_dir("local")?;
     Ok(())
