@@ -228,7 +228,10 @@ fn each_level_stores_no_more_than_zlib_at_that_level_nor_than_the_level_below() 
         }
         let zlib = zlib.get_ref().len();
         assert!(ours <= zlib, "level {level}: {ours} bytes, zlib {zlib}");
-        assert!(ours <= previous, "level {level}: {ours} bytes, level below {previous}");
+        assert!(
+            ours <= previous,
+            "level {level}: {ours} bytes, level below {previous}"
+        );
         previous = ours;
     }
 }

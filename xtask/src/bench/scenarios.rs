@@ -257,7 +257,9 @@ pub(super) fn gzip_levels(
             let arg = format!("-{level}");
             let pigz_out = dir.join("zlib.gz");
             let run = measure(
-                Command::new("pigz").args([arg.as_str(), "-p", "2", "-c"]).arg(path),
+                Command::new("pigz")
+                    .args([arg.as_str(), "-p", "2", "-c"])
+                    .arg(path),
                 Some(&pigz_out),
             )?;
             let stored = std::fs::metadata(&pigz_out).map_or(0, |m| m.len());
