@@ -247,6 +247,16 @@ fn catch_up_runs_a_missed_job_once_at_start() {
         2,
         "one backup and its manifest"
     );
+
+    // Started again: the backup made above is newer than the last scheduled time, so nothing
+    // is missed any more.
+    let mut daemon = Daemon::start(&s);
+    wait_until("the daemon to wait again", Duration::from_mins(1), || {
+        daemon.log().contains("next run at")
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(!daemon.log().contains("catching up"), "{}", daemon.log());
+    assert_eq!(walk(&s.join("store")).len(), 2, "no second catch-up");
 }
 
 /// Every file under `dir` (none when it does not exist).

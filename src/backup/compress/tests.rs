@@ -245,6 +245,43 @@ fn many_blocks_with_few_in_flight_round_trip() {
     assert_eq!(gunzip(&stored), data);
 }
 
+/// Copies its input; counts the output buffers it was handed that had never held anything.
+struct CountFresh(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl pool::BlockWork for CountFresh {
+    fn run(&mut self, _seq: u64, input: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
+        if out.capacity() == 0 {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        out.clear();
+        out.extend_from_slice(input);
+        Ok(0)
+    }
+}
+
+#[test]
+fn the_block_pipeline_reuses_its_buffers() {
+    let fresh = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut blocks = pool::OrderedBlocks::new(2, 2, "test", || CountFresh(fresh.clone()));
+    let mut out = Vec::new();
+    let mut inputs = 0;
+    for i in 0..200u32 {
+        let mut input = blocks.buffer();
+        if input.capacity() == 0 {
+            inputs += 1;
+        }
+        input.extend_from_slice(&i.to_le_bytes());
+        blocks.submit(input, &mut pool::CopyInto(&mut out)).unwrap();
+    }
+    blocks.finish(&mut pool::CopyInto(&mut out)).unwrap();
+    let expected: Vec<u8> = (0..200u32).flat_map(u32::to_le_bytes).collect();
+    assert!(out == expected, "in order");
+    // Two in flight, plus one each way coming back while the next is handed out.
+    let outputs = fresh.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(outputs <= 3, "{outputs} output buffers for 200 blocks");
+    assert!(inputs <= 3, "{inputs} input buffers for 200 blocks");
+}
+
 #[test]
 fn dropping_an_unfinished_encoder_writes_nothing_more() {
     let mut out = Vec::new();
