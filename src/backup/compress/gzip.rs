@@ -11,7 +11,7 @@
 //!
 //! `[backup] level` 0-9 keeps zlib's meaning (0 stores, 1 fastest, 6 the default, 9 smallest) and
 //! maps to libdeflate's levels with [`libdeflate_level`]: from the default up, libdeflate one level
-//! lower already stores less than zlib at the level asked for, in less time.
+//! lower already stores less than zlib at the level asked for on database exports, in less time.
 
 use std::io::{self, Write};
 
@@ -23,12 +23,12 @@ use super::pool::{BlockWork, CopyInto, OrderedBlocks};
 /// (each member restarts with an empty 32 KiB window) while leaving enough blocks to share out.
 pub const GZIP_BLOCK: usize = 1024 * 1024;
 
-/// libdeflate's level for `[backup] level` `level` (0-9). Measured on the benchmark's JSON export
-/// (`docs/benchmarks.md`, "Levels"), each stores no more than zlib (`gzip -n`, `pigz -n`) at the
-/// same level and 9 stays the smallest: 0-5 are libdeflate's own, 6, 7 and 8 are libdeflate 5, 6
-/// and 7 (each stores less than zlib's 6, 7 and 8; libdeflate 6, 7 and 8 cost 1.2x, 1.4x and 2x the
-/// time for 0.6, 0.1 and 0.3 points), 9 is libdeflate 9. Before 2026-12-06 level n was libdeflate
-/// n; both read back the same.
+/// libdeflate's level for `[backup] level` `level` (0-9): 0-5 are libdeflate's own, 6, 7 and 8
+/// are libdeflate 5, 6 and 7, 9 is libdeflate 9 (the smallest). Measured on the benchmark's JSON
+/// export (`docs/benchmarks.md`, "Level mapping"), each stores no more than zlib (`gzip -n`,
+/// `pigz -n`) at the same level, and libdeflate 6, 7 and 8 would cost 1.2x, 1.4x and 2x the time
+/// for 0.6, 0.1 and 0.3 points; on executables and source code level 6 stores up to 1 % more than
+/// `gzip -6`. Before 2026-12-06 level n was libdeflate n; both read back the same.
 pub fn libdeflate_level(level: u32) -> u32 {
     match level {
         6..=8 => level - 1,
