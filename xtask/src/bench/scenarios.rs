@@ -252,7 +252,7 @@ pub(super) fn gzip_levels(
             &run,
             note,
         );
-        // zlib at the same level: each of ours should store no more (`docs/configuration.md`).
+        // zlib at the same level: on the export each of ours stores no more (`docs/configuration.md`).
         if level > 0 && which("pigz") {
             let arg = format!("-{level}");
             let pigz_out = dir.join("zlib.gz");
