@@ -8,8 +8,6 @@ pub use crate::backup::compress::pool::OutputSink;
 
 impl OutputSink for Vec<u8> {}
 
-impl OutputSink for io::Sink {}
-
 impl<W: Write> OutputSink for io::BufWriter<W> {}
 
 impl OutputSink for crate::backup::archive::Extractor {}

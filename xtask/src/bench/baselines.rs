@@ -35,29 +35,22 @@ pub(super) fn baselines(
     );
     let pigz_gz = gz.with_extension("pigz.gz");
     if which("pigz") {
-        let mut run = measure(
-            Command::new("pigz").args(["-6", "-p", "2", "-c"]).arg(path),
-            Some(&pigz_gz),
-        )?;
-        let stored = std::fs::metadata(&pigz_gz).map_or(0, |m| m.len());
-        run.stored_bytes = Some(stored);
-        results.push(label, "pigz -6 -p 2", size, &run, ratio_note(stored, size));
+        let mut pigz = Command::new("pigz");
+        pigz.args(["-6", "-p", "2", "-c"]).arg(path);
+        compressor_row(results, label, "pigz -6 -p 2", &mut pigz, &pigz_gz, size)?;
     }
     if which("libdeflate-gzip") {
         let out = gz.with_extension("libdeflate.gz");
-        let mut run = measure(
-            Command::new("libdeflate-gzip").args(["-6", "-c"]).arg(path),
-            Some(&out),
-        )?;
-        let stored = std::fs::metadata(&out).map_or(0, |m| m.len());
-        run.stored_bytes = Some(stored);
-        results.push(
+        let mut libdeflate = Command::new("libdeflate-gzip");
+        libdeflate.args(["-6", "-c"]).arg(path);
+        compressor_row(
+            results,
             label,
             "libdeflate-gzip -6 (1 thread)",
+            &mut libdeflate,
+            &out,
             size,
-            &run,
-            ratio_note(stored, size),
-        );
+        )?;
         let _ = std::fs::remove_file(&out);
     }
     // Decompression alone, of pigz's output (one member), written to /dev/null.
@@ -88,6 +81,23 @@ pub(super) fn baselines(
     }
     let run = measure(Command::new("sha256sum").arg(path), None)?;
     results.push(label, "sha256sum", size, &run, String::new());
+    Ok(())
+}
+
+/// Runs a compressor `cmd` with its output into `out` and adds its row `what` (its stored size
+/// in the note, relative to the `size`-byte source).
+pub(super) fn compressor_row(
+    results: &mut Results,
+    label: &str,
+    what: &str,
+    cmd: &mut Command,
+    out: &Path,
+    size: u64,
+) -> Result<()> {
+    let mut run = measure(cmd, Some(out))?;
+    let stored = std::fs::metadata(out).map_or(0, |m| m.len());
+    run.stored_bytes = Some(stored);
+    results.push(label, what, size, &run, ratio_note(stored, size));
     Ok(())
 }
 

@@ -132,7 +132,7 @@ pub(super) fn row_md(r: &Row) -> String {
         r.run.secs,
         r.source_bytes as f64 / 1e6 / r.run.secs,
         r.run.cpu_secs,
-        r.run.rss_kib as f64 / 1024.0,
+        mib(r.run.rss_kib),
         if r.run.ok { "" } else { "FAILED " },
         r.note
     )
@@ -254,11 +254,11 @@ pub(super) fn input_ratios(out: &mut String, res: &Results, input: &str) {
             }
         }
         if let Some(r) = res.get(input, "scenario 3: 5 destinations") {
-            let mib = r.rss_kib as f64 / 1024.0;
+            let rss = mib(r.rss_kib);
             let _ = writeln!(
                 out,
-                "- peak RSS with five destinations: {mib:.0} MiB; target ≤ 256 MiB: {}",
-                verdict(mib <= 256.0)
+                "- peak RSS with five destinations: {rss:.0} MiB; target ≤ 256 MiB: {}",
+                verdict(rss <= 256.0)
             );
         }
         let _ = writeln!(out);
@@ -331,8 +331,8 @@ fn libdeflate_targets(out: &mut String, res: &Results, input: &str) {
             "- restore: the streaming decoder (every gzip restore before issue 24) takes {:.2}× the member-parallel restore; target ≥ 2×: {}. Peak RSS {:.0} MiB against {:.0} MiB",
             old.secs / r.secs,
             verdict(old.secs >= 2.0 * r.secs),
-            r.rss_kib as f64 / 1024.0,
-            old.rss_kib as f64 / 1024.0
+            mib(r.rss_kib),
+            mib(old.rss_kib)
         );
     }
     if let (Some(r), Some(old), Some(plain)) = (
@@ -340,7 +340,6 @@ fn libdeflate_targets(out: &mut String, res: &Results, input: &str) {
         res.get(input, super::scenarios::RESTORE_STREAMED),
         res.get(input, super::scenarios::RESTORE_PLAIN),
     ) {
-        let mib = |kib: u64| kib as f64 / 1024.0;
         let _ = writeln!(
             out,
             "- restore peak RSS {:.1} MiB, the streaming decoder {:.1} MiB, a restore with nothing to decompress {:.1} MiB: decompressing adds {:.1} MiB against {:.1} MiB; within 10 % of the streaming decoder: {}",
@@ -373,14 +372,14 @@ pub(super) fn slow_and_memory(out: &mut String, res: &Results) {
                 parts.push(format!("{d} {t:.1} s vs {b:.1} s"));
             }
         }
-        let mib = slow.rss_kib as f64 / 1024.0;
+        let rss = mib(slow.rss_kib);
         let _ = writeln!(
             out,
-            "**slow destination** (json): {}. Worst ratio of the others {:.2}×; target ≤ 1.2×: {}. Peak RSS {mib:.0} MiB: {}\n",
+            "**slow destination** (json): {}. Worst ratio of the others {:.2}×; target ≤ 1.2×: {}. Peak RSS {rss:.0} MiB: {}\n",
             parts.join(", "),
             worst,
             verdict(worst <= 1.2),
-            verdict(mib <= 256.0)
+            verdict(rss <= 256.0)
         );
     }
     let big = res
@@ -392,12 +391,17 @@ pub(super) fn slow_and_memory(out: &mut String, res: &Results) {
         let _ = writeln!(
             out,
             "**memory vs size**: peak RSS {:.0} MiB for the 4× source, {:.0} MiB for 1×: {:.2}×; target within 10 %: {}\n",
-            big.run.rss_kib as f64 / 1024.0,
-            one.rss_kib as f64 / 1024.0,
+            mib(big.run.rss_kib),
+            mib(one.rss_kib),
             ratio,
             verdict(ratio <= 1.10)
         );
     }
+}
+
+/// KiB (as `VmHWM` counts) in MiB.
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 pub(super) fn verdict(met: bool) -> &'static str {

@@ -3,12 +3,12 @@
 use anyhow::Result;
 use cloudmirror::backup::compress::gzip::libdeflate_level;
 
+use super::baselines::compressor_row;
 use super::local_toml;
 use super::measure::measure;
 use super::measure::which;
 use super::measure::Run;
 use super::report::dest_times;
-use super::report::ratio_note;
 use super::report::stored_note;
 use super::report::Results;
 use super::Bench;
@@ -256,21 +256,11 @@ pub(super) fn gzip_levels(
         if level > 0 && which("pigz") {
             let arg = format!("-{level}");
             let pigz_out = dir.join("zlib.gz");
-            let run = measure(
-                Command::new("pigz")
-                    .args([arg.as_str(), "-p", "2", "-c"])
-                    .arg(path),
-                Some(&pigz_out),
-            )?;
-            let stored = std::fs::metadata(&pigz_out).map_or(0, |m| m.len());
+            let mut pigz = Command::new("pigz");
+            pigz.args([arg.as_str(), "-p", "2", "-c"]).arg(path);
+            let what = format!("pigz -{level} -p 2 (zlib level {level})");
+            compressor_row(results, label, &what, &mut pigz, &pigz_out, size)?;
             let _ = std::fs::remove_file(&pigz_out);
-            results.push(
-                label,
-                &format!("pigz -{level} -p 2 (zlib level {level})"),
-                size,
-                &run,
-                ratio_note(stored, size),
-            );
         }
     }
     bench.fresh_dir("local")?;
